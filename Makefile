@@ -1,0 +1,36 @@
+# make test : create .venv, install vggcli with its test extras (torch CPU, pytest, ruff), run the suite
+# make demo : create .venv, install vggcli, get weights and run the example
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+
+.PHONY: test demo bench lint clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.runtime: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e .
+	touch $@
+
+$(VENV)/.dev: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $@ $(VENV)/.runtime
+
+test: $(VENV)/.dev
+	VGGCLI_REQUIRE_TORCH=1 $(BIN)/python -m pytest -q
+	$(BIN)/python -m ruff check src tests benchmarks
+	$(BIN)/python -m ruff format --check src tests benchmarks
+
+demo: $(VENV)/.runtime
+	PATH="$(CURDIR)/$(BIN):$$PATH" sh examples/demo.sh
+
+bench: $(VENV)/.dev
+	$(BIN)/python benchmarks/engine.py
+
+lint: $(VENV)/.dev
+	$(BIN)/python -m ruff check src tests benchmarks
+	$(BIN)/python -m ruff format --check src tests benchmarks
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache demo-output

@@ -1,0 +1,155 @@
+"""Image classification (lab manual §3.1.5, §3.2.4.4): preprocess, forward, top-k, accuracy.
+
+A *model* is anything with ``forward(x, taps=("softmax",), progress=...)`` returning the
+softmax output under ``outputs["softmax"]``: a :class:`vggcli.network.Network`, or the DLP
+path. The forward pass alone is timed, as the manual's performance figure.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from vggcli.errors import UsageError
+from vggcli.images import load_image, resize, to_input
+from vggcli.labels import imagenet_labels
+from vggcli.vgg19 import CLASSIFIER_INPUT
+from vggcli.weights import WeightSet
+
+
+@dataclass(frozen=True)
+class Prediction:
+    rank: int
+    class_id: int
+    label: str
+    probability: float
+
+
+@dataclass
+class ImageResult:
+    """The top-k of one image; ``label_id`` and ``true_rank`` when its class is known."""
+
+    image: str
+    top: list[Prediction]
+    forward_seconds: float
+    label_id: int | None = None
+    true_rank: int | None = None  # 1 = predicted first
+
+    @property
+    def top1(self) -> bool:
+        return self.true_rank == 1
+
+    @property
+    def top5(self) -> bool:
+        return self.true_rank is not None and self.true_rank <= 5
+
+
+@dataclass(frozen=True)
+class Summary:
+    count: int
+    top1_accuracy: float
+    top5_accuracy: float
+    seconds: float
+
+
+@dataclass(frozen=True)
+class LabeledImage:
+    path: Path
+    label_id: int
+    line: int
+
+
+def class_names(weights: WeightSet) -> tuple[str, ...]:
+    """The names of the network's outputs: from the weights file, else the ImageNet list."""
+    if weights.class_names is not None:
+        return weights.class_names
+    n_out = weights.params["fc8"][0].shape[1]
+    if n_out == 1000:
+        return imagenet_labels()
+    return tuple(f"class {i}" for i in range(n_out))
+
+
+class Classifier:
+    """Runs ``model`` on images preprocessed for ``weights``."""
+
+    def __init__(self, model, weights: WeightSet, resize_mode: str = "stretch") -> None:
+        self.model = model
+        self.weights = weights
+        self.resize_mode = resize_mode
+        self.names = class_names(weights)
+
+    def preprocess(self, path: Path) -> np.ndarray:
+        img = resize(load_image(path), (CLASSIFIER_INPUT, CLASSIFIER_INPUT), self.resize_mode)
+        return to_input(img, self.weights.preprocessing)
+
+    def classify(
+        self,
+        path: Path,
+        top: int = 5,
+        label_id: int | None = None,
+        progress: Callable | None = None,
+    ) -> ImageResult:
+        x = self.preprocess(path)
+        start = time.perf_counter()
+        probs = self.model.forward(x, taps=("softmax",), progress=progress).outputs["softmax"][0]
+        seconds = time.perf_counter() - start
+        order = np.argsort(-probs, kind="stable")
+        top_k = [
+            Prediction(rank, int(i), self.names[i], float(probs[i]))
+            for rank, i in enumerate(order[:top], start=1)
+        ]
+        true_rank = None
+        if label_id is not None:
+            true_rank = int(np.flatnonzero(order == label_id)[0]) + 1
+        return ImageResult(str(path), top_k, seconds, label_id, true_rank)
+
+
+def summarize(results: list[ImageResult], seconds: float) -> Summary:
+    """Top-1/top-5 accuracy over labelled results and the total wall time."""
+    n = len(results)
+    return Summary(
+        count=n,
+        top1_accuracy=sum(r.top1 for r in results) / n if n else 0.0,
+        top5_accuracy=sum(r.top5 for r in results) / n if n else 0.0,
+        seconds=seconds,
+    )
+
+
+def read_file_list(path: Path, n_classes: int = 1000) -> list[LabeledImage]:
+    """Parse a ``PATH LABEL`` list (one image per line; blank lines and ``#`` comments skipped).
+
+    Relative paths are relative to the list's folder. Every line is checked, and every image
+    must exist, before anything runs: UsageError names the first bad line.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UsageError(f"file list not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise UsageError(f"cannot read the file list {path}: {e}") from None
+    entries = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        parts = line.rsplit(maxsplit=1)
+        where = f"{path}:{number}"
+        if len(parts) != 2 or not parts[1].lstrip("-").isdigit():
+            raise UsageError(f"{where}: expected 'IMAGE LABEL' with a class number, got {line!r}")
+        label = int(parts[1])
+        if not 0 <= label < n_classes:
+            raise UsageError(f"{where}: label {label} is not a class number 0-{n_classes - 1}")
+        image = Path(parts[0]).expanduser()
+        if not image.is_absolute():
+            image = path.parent / image
+        if not image.is_file():
+            raise UsageError(f"{where}: image not found: {image}")
+        entries.append(LabeledImage(image, label, number))
+    if not entries:
+        raise UsageError(f"{path} lists no images")
+    return entries

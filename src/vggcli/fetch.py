@@ -1,0 +1,191 @@
+"""Download a file over HTTP(S): resumable, verified, atomic.
+
+The bytes go to ``<dest>.part``; an interrupted download (network drop, Ctrl-C) leaves that file
+and the next call resumes it with an HTTP ``Range`` request. The file is hashed while it streams
+(the kept part is hashed first when resuming), checked against the expected size and checksums,
+and only then renamed to ``dest``. Only the standard library is used (no requests).
+
+Progress is reported through a callback ``report(done_bytes, total_bytes_or_None)``; the library
+prints nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.client import HTTPException
+from pathlib import Path
+
+from vggcli import __version__
+from vggcli.errors import FetchError
+
+Report = Callable[[int, "int | None"], None]
+CHUNK = 1 << 20
+USER_AGENT = f"vggcli/{__version__} (+https://pypi.org/project/vggcli)"
+
+
+@dataclass(frozen=True)
+class Checksums:
+    """What a download must match; any field may be unknown (None)."""
+
+    size: int | None = None
+    sha256: str | None = None
+    md5: str | None = None
+
+
+class _Hasher:
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.sha256 = hashlib.sha256()
+        self.md5 = hashlib.md5(usedforsecurity=False)
+        self.size = 0
+
+    def update(self, data: bytes) -> None:
+        self.sha256.update(data)
+        self.md5.update(data)
+        self.size += len(data)
+
+
+def hash_file(path: Path, report: Report | None = None) -> tuple[str, str]:
+    """(sha256, md5) hex digests of a file, read once."""
+    hasher = _Hasher()
+    total = Path(path).stat().st_size
+    with open(path, "rb") as f:
+        while block := f.read(CHUNK):
+            hasher.update(block)
+            if report:
+                report(hasher.size, total)
+    return hasher.sha256.hexdigest(), hasher.md5.hexdigest()
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e6:,.1f} MB"
+
+
+def _content_range_start(header: str | None) -> int | None:
+    match = re.match(r"bytes (\d+)-\d+/(\d+|\*)", header or "")
+    return int(match.group(1)) if match else None
+
+
+def _open(url: str, start: int, timeout: float):
+    headers = {"User-Agent": USER_AGENT}
+    if start:
+        headers["Range"] = f"bytes={start}-"
+    return urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout)
+
+
+def _verify(hasher: _Hasher, expected: Checksums, url: str) -> None:
+    problems = []
+    if expected.size is not None and hasher.size != expected.size:
+        problems.append(f"size {hasher.size:,} bytes instead of {expected.size:,}")
+    if expected.sha256 and hasher.sha256.hexdigest() != expected.sha256:
+        problems.append(f"SHA-256 {hasher.sha256.hexdigest()} instead of {expected.sha256}")
+    if expected.md5 and hasher.md5.hexdigest() != expected.md5:
+        problems.append(f"MD5 {hasher.md5.hexdigest()} instead of {expected.md5}")
+    if problems:
+        raise FetchError(
+            f"the file from {url} is not the expected one ({'; '.join(problems)}); "
+            "it was deleted, run the command again or use another source"
+        )
+
+
+def download(
+    url: str,
+    dest: Path,
+    expected: Checksums = Checksums(),
+    *,
+    report: Report | None = None,
+    timeout: float = 30.0,
+) -> Checksums:
+    """Download ``url`` to ``dest`` (resuming ``dest.part``), verify it, return what it is.
+
+    Raises FetchError with a one-line reason; on a network failure the partial file is kept so
+    that calling again resumes.
+    """
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + ".part")
+    hasher = _Hasher()
+    start = part.stat().st_size if part.exists() else 0
+    if expected.size is not None and start > expected.size:
+        part.unlink()
+        start = 0
+    if start:
+        with open(part, "rb") as f:
+            while block := f.read(CHUNK):
+                hasher.update(block)
+    if expected.size is None or start < expected.size:
+        _stream(url, part, hasher, expected, report, timeout)
+    try:
+        _verify(hasher, expected, url)
+    except FetchError:
+        part.unlink(missing_ok=True)
+        raise
+    os.replace(part, dest)
+    return Checksums(hasher.size, hasher.sha256.hexdigest(), hasher.md5.hexdigest())
+
+
+def _stream(url, part: Path, hasher: _Hasher, expected: Checksums, report, timeout) -> None:
+    """Append the rest of ``url`` to ``part`` (or rewrite it when the server cannot resume)."""
+    try:
+        try:
+            response = _open(url, hasher.size, timeout)
+        except urllib.error.HTTPError as e:
+            if e.code != 416 or not hasher.size:
+                raise
+            # "Range not satisfiable": the file changed under the kept part; start over.
+            hasher.reset()
+            response = _open(url, 0, timeout)
+        with response:
+            if response.headers.get("Content-Type", "").startswith("text/html"):
+                raise FetchError(
+                    f"{url} answered with an HTML page instead of the file "
+                    "(a login page, a captive portal or a moved address?)"
+                )
+            resumed = response.status == 206
+            if (
+                resumed
+                and _content_range_start(response.headers.get("Content-Range")) != hasher.size
+            ):
+                raise FetchError(f"{url} resumed at the wrong offset; delete {part} and retry")
+            if not resumed:  # the whole file is coming: start over
+                hasher.reset()
+            length = response.headers.get("Content-Length")
+            total = expected.size
+            if total is None and length is not None:
+                total = hasher.size + int(length)
+            received = 0
+            with open(part, "ab" if resumed else "wb") as out:
+                if report:
+                    report(hasher.size, total)
+                while block := response.read(CHUNK):
+                    out.write(block)
+                    hasher.update(block)
+                    received += len(block)
+                    if report:
+                        report(hasher.size, total)
+            if length is not None and received < int(length):
+                raise HTTPException(f"the connection closed after {_mb(hasher.size)}")
+    except FetchError:
+        raise
+    except urllib.error.HTTPError as e:
+        raise FetchError(f"{url}: HTTP {e.code} {e.reason}") from None
+    except urllib.error.URLError as e:
+        reason = e.reason
+        if isinstance(reason, OSError) and reason.strerror:
+            reason = reason.strerror
+        raise FetchError(f"cannot reach {url} ({reason})") from None
+    except (HTTPException, OSError) as e:
+        kept = ""
+        if part.exists() and part.stat().st_size:
+            kept = f"; {_mb(part.stat().st_size)} kept in {part}: run the command again to resume"
+        raise FetchError(
+            f"the download from {url} broke off ({e or type(e).__name__}){kept}"
+        ) from None

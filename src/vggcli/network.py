@@ -1,0 +1,212 @@
+"""VGG19 run layer by layer with a backend's primitives: forward with taps, backward from taps.
+
+``forward`` stops at the deepest requested tap and returns the tapped outputs; with
+``record=True`` it also keeps what each layer's backward needs. ``backward`` takes gradients at
+any of the recorded taps (for example a content loss at relu4_2 and style losses at relu1_1 …
+relu5_1), walks back to the input and returns the gradient with respect to the input image.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from vggcli import ops
+from vggcli.backends.base import Backend
+from vggcli.errors import UsageError
+from vggcli.vgg19 import Layer, LayerCost, plan
+from vggcli.weights import WeightSet
+
+Progress = Callable[[Layer, int], None]
+"""Called with a layer and the work units of it just done (see :attr:`LayerCost.work`)."""
+
+
+@dataclass
+class ForwardResult:
+    """Tapped outputs by layer name, and (when recorded) each layer's cache, in order."""
+
+    outputs: dict[str, np.ndarray]
+    trace: list[tuple[Layer, Any]] | None = None
+
+
+@dataclass
+class BackwardResult:
+    """The gradient with respect to the network input, and (when asked) dW, db per layer."""
+
+    input: np.ndarray
+    params: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+
+
+class _LayerProgress:
+    """Forwards a backend's partial progress and tops the layer up to its full work at the end."""
+
+    def __init__(self, progress: Progress | None, layer: Layer, total: int) -> None:
+        self.progress, self.layer, self.total, self.done = progress, layer, total, 0
+
+    def tick(self, units: int) -> None:
+        self.done += units
+        if self.progress:
+            self.progress(self.layer, units)
+
+    def finish(self) -> None:
+        if self.progress and self.done < self.total:
+            self.progress(self.layer, self.total - self.done)
+
+
+class Network:
+    """The layers of ``weights`` (VGG19, or narrower with the same topology) on ``backend``."""
+
+    def __init__(self, weights: WeightSet, backend: Backend) -> None:
+        self.weights = weights
+        self.backend = backend
+        self.layers: tuple[Layer, ...] = weights.layers
+        self._index = {layer.name: i for i, layer in enumerate(self.layers)}
+
+    @property
+    def layer_names(self) -> tuple[str, ...]:
+        return tuple(layer.name for layer in self.layers)
+
+    def check_taps(self, taps: Iterable[str]) -> list[str]:
+        """The tap names, validated; UsageError naming the valid ones otherwise."""
+        taps = list(taps)
+        if not taps:
+            raise UsageError("no layer to compute: give at least one tap")
+        for name in taps:
+            if name not in self._index:
+                hint = ""
+                if name in ("flatten", "fc6", "relu6", "fc7", "relu7", "fc8", "softmax"):
+                    hint = f" ({self.weights.description} has no classifier, fc6-fc8)"
+                raise UsageError(
+                    f"unknown layer {name!r}{hint}; valid layers: {', '.join(self.layer_names)}"
+                )
+        return taps
+
+    def layers_for(self, taps: Iterable[str]) -> tuple[Layer, ...]:
+        """The layers that must run to produce ``taps``: up to the deepest one."""
+        last = max(self._index[name] for name in self.check_taps(taps))
+        return self.layers[: last + 1]
+
+    def plan(self, in_shape: tuple[int, ...], taps: Iterable[str]) -> list[LayerCost]:
+        """Shapes and costs of the layers that run for ``taps`` on an input of ``in_shape``."""
+        return plan(self.layers_for(taps), tuple(in_shape))
+
+    def forward(
+        self,
+        x: np.ndarray,
+        taps: Iterable[str] = ("softmax",),
+        *,
+        record: bool = False,
+        progress: Progress | None = None,
+        timings: dict[str, float] | None = None,
+    ) -> ForwardResult:
+        """Run x [N, 3, H, W] (preprocessed, see :mod:`vggcli.images`) up to the deepest tap.
+
+        ``record`` keeps each layer's cache for :meth:`backward`; ``timings``, when given, is
+        filled with each layer's seconds.
+        """
+        taps = set(self.check_taps(taps))
+        costs = self.plan(x.shape, taps)
+        outputs: dict[str, np.ndarray] = {}
+        trace: list[tuple[Layer, Any]] | None = [] if record else None
+        current = x
+        current_is_held = True  # by the caller or as a tap: then ReLU must not overwrite it
+        for cost in costs:
+            layer = cost.layer
+            meter = _LayerProgress(progress, layer, cost.work)
+            start = time.perf_counter()
+            current, cache = self._forward_layer(layer, current, meter.tick, not current_is_held)
+            current_is_held = layer.name in taps
+            if timings is not None:
+                timings[layer.name] = time.perf_counter() - start
+            meter.finish()
+            if trace is not None:
+                trace.append((layer, cache))
+            if layer.name in taps:
+                outputs[layer.name] = current
+        return ForwardResult(outputs, trace)
+
+    def _forward_layer(self, layer: Layer, x: np.ndarray, tick, may_overwrite: bool):
+        kind = layer.kind
+        if kind == "conv":
+            w, b = self.weights.params[layer.name]
+            return self.backend.conv2d_forward(x, w, b, layer.stride, layer.pad, tick=tick)
+        if kind == "pool":
+            return self.backend.maxpool2d_forward(x, layer.kernel, layer.stride, tick=tick)
+        if kind == "relu":
+            y = ops.relu_forward(x, inplace=may_overwrite)
+            return y, y
+        if kind == "flatten":
+            return ops.flatten_forward(x), x.shape
+        if kind == "fc":
+            w, b = self.weights.params[layer.name]
+            return ops.linear_forward(x, w, b), x
+        if kind == "softmax":
+            y = ops.softmax_forward(x)
+            return y, y
+        raise AssertionError(f"unknown layer kind {kind}")
+
+    def backward(
+        self,
+        result: ForwardResult,
+        grads: Mapping[str, np.ndarray],
+        *,
+        param_grads: bool = False,
+        progress: Progress | None = None,
+        timings: dict[str, float] | None = None,
+    ) -> BackwardResult:
+        """Back-propagate ``grads`` (layer name → dL/d output of that layer) to the input.
+
+        ``result`` must come from ``forward(..., record=True)`` and include every layer named in
+        ``grads``. Gradients meeting at a layer are summed. With ``param_grads`` dW and db of
+        every conv and fc layer on the way are returned too.
+        """
+        if result.trace is None:
+            raise ValueError("backward needs a forward pass run with record=True")
+        recorded = {layer.name for layer, _ in result.trace}
+        for name in grads:
+            if name not in recorded:
+                raise UsageError(
+                    f"no gradient path from {name!r}: the forward pass stopped earlier"
+                )
+        pending = dict(grads)
+        params: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        grad: np.ndarray | None = None
+        for layer, cache in reversed(result.trace):
+            if layer.name in pending:
+                g = pending.pop(layer.name)
+                grad = g if grad is None else grad + g
+            if grad is None:
+                continue
+            start = time.perf_counter()
+            meter = _LayerProgress(progress, layer, 0)
+            grad, dparams = self._backward_layer(layer, cache, grad, param_grads, meter.tick)
+            if timings is not None:
+                timings[layer.name] = time.perf_counter() - start
+            if dparams is not None:
+                params[layer.name] = dparams
+        return BackwardResult(grad, params)
+
+    def _backward_layer(self, layer: Layer, cache, grad, param_grads: bool, tick):
+        kind = layer.kind
+        if kind == "conv":
+            dx, dw, db = self.backend.conv2d_backward(
+                grad, cache, param_grads=param_grads, tick=tick
+            )
+            return dx, ((dw, db) if param_grads else None)
+        if kind == "pool":
+            return self.backend.maxpool2d_backward(grad, cache, tick=tick), None
+        if kind == "relu":
+            return ops.relu_backward(grad, cache), None
+        if kind == "flatten":
+            return ops.flatten_backward(grad, cache), None
+        if kind == "fc":
+            w, _ = self.weights.params[layer.name]
+            dx, dw, db = ops.linear_backward(grad, cache, w)
+            return dx, ((dw, db) if param_grads else None)
+        if kind == "softmax":
+            return ops.softmax_backward(grad, cache), None
+        raise AssertionError(f"unknown layer kind {kind}")

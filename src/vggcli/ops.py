@@ -1,0 +1,59 @@
+"""Layers every backend shares: ReLU, MatConvNet flatten, fully connected, softmax.
+
+These are one matrix product or one elementwise pass each, so there is nothing for a backend to
+do differently; convolution and pooling, where the loops-versus-GEMM question lives, are in
+:mod:`vggcli.backends`. Every function keeps the dtype of its inputs, so the same code runs the
+float32 engine and the float64 gradient checks.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def relu_forward(x: np.ndarray, *, inplace: bool = False) -> np.ndarray:
+    """y = max(x, 0). With ``inplace`` the result overwrites ``x``."""
+    return np.maximum(x, 0, out=x if inplace else None)
+
+
+def relu_backward(dy: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """dx = dy where the output was positive, else 0 (y > 0 exactly where x > 0)."""
+    return np.where(y > 0, dy, 0)
+
+
+def flatten_forward(x: np.ndarray) -> np.ndarray:
+    """[N, C, H, W] → [N, H·W·C] in MatConvNet's order: transpose to NHWC, then reshape.
+
+    MatConvNet stores feature maps as H x W x C, and fc6's rows follow that order.
+    """
+    n = x.shape[0]
+    return np.ascontiguousarray(x.transpose(0, 2, 3, 1)).reshape(n, -1)
+
+
+def flatten_backward(dy: np.ndarray, in_shape: tuple[int, ...]) -> np.ndarray:
+    """The inverse permutation of :func:`flatten_forward`: [N, H·W·C] → [N, C, H, W]."""
+    n, c, h, w = in_shape
+    return np.ascontiguousarray(dy.reshape(n, h, w, c).transpose(0, 3, 1, 2))
+
+
+def linear_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """y = x·W + b with x [N, in], W [in, out], b [out]."""
+    return x @ w + b
+
+
+def linear_backward(
+    dy: np.ndarray, x: np.ndarray, w: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """dx = dy·Wᵀ [N, in]; dW = xᵀ·dy [in, out]; db = Σ_n dy [out]."""
+    return dy @ w.T, x.T @ dy, dy.sum(axis=0)
+
+
+def softmax_forward(z: np.ndarray) -> np.ndarray:
+    """Row-wise softmax of [N, K] scores, stable: the row maximum is subtracted first."""
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def softmax_backward(dy: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """dz = y ⊙ (dy − Σ_k dy_k·y_k), the Jacobian-vector product of softmax."""
+    return y * (dy - (dy * y).sum(axis=1, keepdims=True))

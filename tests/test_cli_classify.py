@@ -1,0 +1,276 @@
+"""`vgg classify` and `vgg fetch-weights` through click's CliRunner, including every error path."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from tests import matfiles
+from tests.test_fetch import FileServer, checksums
+from vggcli import __version__, store
+from vggcli.cli import main
+from vggcli.fetch import Checksums
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+CAT = str(EXAMPLES / "chelsea.png")
+
+
+def run(*args, **kw):
+    return CliRunner().invoke(main, [str(a) for a in args], **kw)
+
+
+def assert_one_line_error(result, fragment):
+    assert result.exit_code != 0
+    assert "Traceback" not in result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1, result.output
+    assert fragment in errors[0], result.output
+
+
+def test_version_and_help():
+    assert run("--version").output.strip() == f"vgg, version {__version__}"
+    for command in ("classify", "fetch-weights"):
+        result = run(command, "--help")
+        assert result.exit_code == 0 and "Usage:" in result.output
+    assert "vgg classify examples/chelsea.png" in run("classify", "--help").output
+
+
+def test_classify_prints_a_top5_table(tiny_mat):
+    result = run("classify", CAT, "--weights", tiny_mat)
+    assert result.exit_code == 0, result.output
+    assert "chelsea.png" in result.stdout and "probability" in result.stdout
+    assert "backend img2col" in result.stderr and "MatConvNet VGG19" in result.stderr
+    ranks = [
+        line.split("│")[1].strip()
+        for line in result.stdout.splitlines()
+        if line.startswith("│") and line.split("│")[1].strip().isdigit()
+    ]
+    assert ranks == ["1", "2", "3", "4", "5"]
+
+
+def test_json_output_follows_the_contract(tiny_mat):
+    result = run(
+        "classify", CAT, EXAMPLES / "coffee.png", "--weights", tiny_mat, "--json", "--top", "1000"
+    )
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["backend"] == "img2col"
+    assert doc["weights"]["source"] == "matconvnet" and Path(doc["weights"]["path"]).is_dir()
+    assert [r["image"] for r in doc["results"]] == [CAT, str(EXAMPLES / "coffee.png")]
+    top = doc["results"][0]["top"]
+    assert len(top) == 1000 and [t["rank"] for t in top] == list(range(1, 1001))
+    assert sorted(t["class_id"] for t in top) == list(range(1000))
+    probs = [t["probability"] for t in top]
+    assert probs == sorted(probs, reverse=True) and sum(probs) == pytest.approx(1.0, abs=1e-4)
+    assert {"rank", "class_id", "label", "probability"} == set(top[0])
+    assert doc["results"][0]["forward_seconds"] > 0
+    assert "summary" not in doc and "label_id" not in doc["results"][0]
+
+
+def test_file_list_reports_accuracy(tiny_mat, tmp_path):
+    # label one image with the class the network predicts and one with a class it ranks last
+    first = json.loads(
+        run(
+            "classify",
+            CAT,
+            EXAMPLES / "rocket.jpg",
+            "--weights",
+            tiny_mat,
+            "--json",
+            "--top",
+            "1000",
+        ).stdout
+    )["results"]
+    right, wrong = first[0]["top"][0]["class_id"], first[1]["top"][-1]["class_id"]
+    listing = tmp_path / "val.txt"
+    listing.write_text(f"# a comment\n{CAT} {right}\n\n{EXAMPLES / 'rocket.jpg'} {wrong}\n")
+    doc = json.loads(
+        run("classify", "--file-list", listing, "--weights", tiny_mat, "--json").stdout
+    )
+    assert doc["summary"]["count"] == 2
+    assert doc["summary"]["top1_accuracy"] == 0.5 and doc["summary"]["top5_accuracy"] == 0.5
+    assert doc["summary"]["seconds"] > 0
+    assert [r["label_id"] for r in doc["results"]] == [right, wrong]
+
+    human = run("classify", "--file-list", listing, "--weights", tiny_mat)
+    assert human.exit_code == 0
+    assert "top-1 accuracy" in human.stdout and "0.5000 (1/2)" in human.stdout
+
+
+def test_relative_paths_in_a_file_list_are_relative_to_the_list(tiny_mat, tmp_path):
+    (tmp_path / "imgs").mkdir()
+    Image.open(CAT).save(tmp_path / "imgs" / "cat.png")
+    (tmp_path / "list.txt").write_text("imgs/cat.png 281\n")
+    result = run("classify", "-f", tmp_path / "list.txt", "--weights", tiny_mat, "--json")
+    assert result.exit_code == 0, result.output
+
+
+def test_random_weights_are_marked_and_seeded():
+    a = run("classify", CAT, "--weights", "random", "--seed", "0", "--json")
+    assert a.exit_code == 0
+    assert "meaningless" in a.stderr
+    doc = json.loads(a.stdout)
+    assert doc["weights"] == {"source": "random", "path": None}
+    again = json.loads(run("classify", CAT, "--weights", "random", "--seed", "0", "--json").stdout)
+    other = json.loads(run("classify", CAT, "--weights", "random", "--seed", "1", "--json").stdout)
+    assert doc["results"][0]["top"] == again["results"][0]["top"]
+    assert doc["results"][0]["top"] != other["results"][0]["top"]
+
+
+@pytest.mark.slow
+def test_loops_and_img2col_agree_on_the_ranking(tiny_mat):
+    docs = [
+        json.loads(
+            run(
+                "classify", CAT, "--weights", tiny_mat, "--json", "--top", "5", "--backend", backend
+            ).stdout
+        )
+        for backend in ("loops", "img2col")
+    ]
+    tops = [d["results"][0]["top"] for d in docs]
+    assert [t["class_id"] for t in tops[0]] == [t["class_id"] for t in tops[1]]
+    np.testing.assert_allclose(
+        [t["probability"] for t in tops[0]], [t["probability"] for t in tops[1]], rtol=1e-3
+    )
+    assert docs[0]["backend"] == "loops"
+
+
+def test_odd_image_modes_are_converted_not_refused(tiny_mat, tmp_path):
+    base = Image.open(CAT).convert("RGB")
+    paths = [
+        tmp_path / "gray.png",
+        tmp_path / "rgba.png",
+        tmp_path / "pal.gif",
+        tmp_path / "g16.png",
+        tmp_path / "cmyk.jpg",
+    ]
+    base.convert("L").save(paths[0])
+    base.convert("RGBA").save(paths[1])
+    base.convert("P").save(paths[2])
+    Image.fromarray(np.asarray(base.convert("L"), np.uint16) * 257).save(paths[3])
+    base.convert("CMYK").save(paths[4])
+    result = run("classify", *paths, "--weights", tiny_mat, "--json")
+    assert result.exit_code == 0, result.output
+    assert len(json.loads(result.stdout)["results"]) == 5
+
+
+@pytest.mark.parametrize(
+    "args,fragment",
+    [
+        ((), "give at least one IMAGE or --file-list"),
+        (("missing.png",), "image not found: missing.png"),
+        ((CAT, "--backend", "cuda"), "unknown backend 'cuda'; choose one of: loops, img2col"),
+        ((CAT, "--weights", "nowhere.mat"), "weights not found"),
+    ],
+)
+def test_usage_errors(tiny_mat, args, fragment):
+    assert_one_line_error(run("classify", *args), fragment)
+
+
+def test_missing_weights_say_how_to_get_them():
+    assert_one_line_error(run("classify", CAT), "run `vgg fetch-weights`")
+
+
+@pytest.mark.parametrize(
+    "content,fragment",
+    [
+        (b"<html><body>Sorry</body></html>", "HTML page"),
+        (b"", "is empty"),
+    ],
+)
+def test_bad_weight_files(tmp_path, content, fragment):
+    path = tmp_path / "w.mat"
+    path.write_bytes(content)
+    assert_one_line_error(run("classify", CAT, "--weights", path), fragment)
+
+
+def test_truncated_weights_file(tiny_mat, tmp_path):
+    path = tmp_path / "cut.mat"
+    path.write_bytes(tiny_mat.read_bytes()[:50_000])
+    assert_one_line_error(run("classify", CAT, "--weights", path), "truncated")
+
+
+def test_corrupt_and_huge_images(tiny_mat, tmp_path):
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes((EXAMPLES / "china.jpg").read_bytes()[:5000])
+    assert_one_line_error(run("classify", broken, "--weights", tiny_mat), "damaged or truncated")
+    text = tmp_path / "text.png"
+    text.write_text("not an image")
+    assert_one_line_error(run("classify", text, "--weights", tiny_mat), "is not an image")
+    bomb = tmp_path / "bomb.png"
+    Image.new("1", (10000, 10000)).save(bomb)
+    assert_one_line_error(run("classify", bomb, "--weights", tiny_mat), "too large")
+
+
+@pytest.mark.parametrize(
+    "listing,fragment",
+    [
+        ("", "lists no images"),
+        ("# only a comment\n\n", "lists no images"),
+        (f"{CAT}\n", "val.txt:1: expected 'IMAGE LABEL'"),
+        (f"{CAT} 281\n{CAT} tabby\n", "val.txt:2: expected 'IMAGE LABEL'"),
+        (f"{CAT} 1000\n", "val.txt:1: label 1000 is not a class number 0-999"),
+        ("\n\nmissing.png 3\n", "val.txt:3: image not found"),
+    ],
+)
+def test_file_list_errors_name_the_line(tiny_mat, tmp_path, listing, fragment):
+    path = tmp_path / "val.txt"
+    path.write_text(listing)
+    assert_one_line_error(run("classify", "-f", path, "--weights", tiny_mat), fragment)
+
+
+def test_missing_file_list(tiny_mat, tmp_path):
+    assert_one_line_error(
+        run("classify", "-f", tmp_path / "no.txt", "--weights", tiny_mat), "file list not found"
+    )
+
+
+def test_fetch_weights_from_a_local_copy_then_classify_by_default(tiny_mat):
+    result = run("fetch-weights", "--from", tiny_mat)
+    assert result.exit_code == 0, result.output
+    assert "does not match a published release" in result.stderr
+    assert "installed: MatConvNet VGG19 (current format)" in result.stdout
+    assert "classifier yes" in result.stdout
+    again = run("fetch-weights", "--from", tiny_mat)
+    assert "already installed" in again.stdout
+    doc = json.loads(run("classify", CAT, "--json").stdout)
+    assert doc["weights"]["source"] == "matconvnet"
+    assert_one_line_error(run("fetch-weights", "--from", "nope.mat"), "no such file")
+
+
+def test_fetch_weights_downloads_and_verifies(tiny_mat, monkeypatch):
+    server = FileServer()
+    try:
+        server.data = tiny_mat.read_bytes()
+        sums = checksums(server.data)
+        release = store.Release("matconvnet", "test release", server.url, "vgg.mat", sums)
+        monkeypatch.setitem(store.RELEASES, "matconvnet", release)
+        result = run("fetch-weights")
+        assert result.exit_code == 0, result.output
+        assert "installed: test release" in result.stdout and sums.sha256 in result.stdout
+        assert not list((store.downloads_dir()).glob("*"))  # the .mat is removed after conversion
+        assert (
+            json.loads(run("classify", CAT, "--json").stdout)["weights"]["source"] == "matconvnet"
+        )
+    finally:
+        server.close()
+
+
+def test_fetch_weights_offline_explains_the_manual_route(monkeypatch):
+    release = store.Release("matconvnet", "x", "http://127.0.0.1:9/vgg.mat", "vgg.mat", Checksums())
+    monkeypatch.setitem(store.RELEASES, "matconvnet", release)
+    assert_one_line_error(run("fetch-weights"), "vgg fetch-weights --from FILE")
+
+
+def test_matfiles_helper_writes_a_loadable_file(tiny_raw, tmp_path):
+    # guards the fixtures above: the generated file is a real v5 .mat with 43 layers
+    import scipy.io
+
+    path = matfiles.write_matconvnet(tmp_path / "x.mat", tiny_raw)
+    assert path.read_bytes().startswith(b"MATLAB 5.0 MAT-file")
+    assert scipy.io.loadmat(str(path))["layers"].shape == (1, 43)

@@ -1,0 +1,162 @@
+"""Every layer, forward and every backward output, against PyTorch (float32, rel. error ≤ 1e-4).
+
+Convolution and max pooling are checked for each backend; ReLU, flatten, fully connected and
+softmax are shared by all backends (vggcli.ops) and checked once.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.conftest import rel_error
+from vggcli import ops
+from vggcli.backends import BACKENDS, get_backend
+
+TOL = 1e-4
+
+# (N, Cin, H, W, Cout, K, stride, pad): odd sizes, stride 2, pad 0/1/2, kernels 1/3/5, N=2, Cin≠Cout
+CONV_CASES = [
+    (1, 3, 7, 9, 4, 3, 1, 1),
+    (2, 5, 8, 6, 3, 3, 2, 1),
+    (2, 4, 9, 11, 6, 5, 1, 2),
+    (1, 6, 5, 7, 2, 1, 1, 0),
+    (2, 3, 10, 10, 4, 3, 2, 0),
+    (1, 2, 6, 9, 5, 5, 2, 2),
+    (2, 7, 4, 5, 3, 1, 2, 1),
+]
+# (N, C, H, W, K, stride): even and odd sizes (floor), overlapping windows
+POOL_CASES = [
+    (1, 3, 8, 8, 2, 2),
+    (2, 4, 7, 9, 2, 2),
+    (1, 2, 9, 9, 3, 2),
+    (2, 3, 10, 7, 3, 3),
+    (1, 2, 6, 6, 2, 1),
+]
+
+
+def _conv_id(case):
+    n, cin, h, w, cout, k, s, p = case
+    return f"N{n}-{cin}x{h}x{w}-to{cout}-k{k}s{s}p{p}"
+
+
+@pytest.mark.parametrize("backend", list(BACKENDS))
+@pytest.mark.parametrize("case", CONV_CASES, ids=[_conv_id(c) for c in CONV_CASES])
+def test_conv_forward_and_backward_match_torch(torch, backend, case):
+    n, cin, h, w, cout, k, s, p = case
+    rng = np.random.default_rng(hash(case) % 2**32)
+    x = rng.standard_normal((n, cin, h, w)).astype(np.float32)
+    weight = rng.standard_normal((cin, k, k, cout)).astype(np.float32)
+    bias = rng.standard_normal(cout).astype(np.float32)
+
+    engine = get_backend(backend)
+    y, cache = engine.conv2d_forward(x, weight, bias, stride=s, pad=p)
+    dy = rng.standard_normal(y.shape).astype(np.float32)
+    dx, dw, db = engine.conv2d_backward(dy, cache)
+
+    tx = torch.tensor(x, requires_grad=True)
+    tw = torch.tensor(weight.transpose(3, 0, 1, 2).copy(), requires_grad=True)  # [Cout,Cin,K,K]
+    tb = torch.tensor(bias, requires_grad=True)
+    ty = torch.nn.functional.conv2d(tx, tw, tb, stride=s, padding=p)
+    ty.backward(torch.tensor(dy))
+
+    assert y.dtype == np.float32 and dx.dtype == np.float32
+    assert rel_error(y, ty.detach().numpy()) <= TOL
+    assert rel_error(dx, tx.grad.numpy()) <= TOL
+    assert rel_error(dw, tw.grad.numpy().transpose(1, 2, 3, 0)) <= TOL
+    assert rel_error(db, tb.grad.numpy()) <= TOL
+
+
+@pytest.mark.parametrize("backend", list(BACKENDS))
+def test_conv_backward_without_param_grads_gives_the_same_dx(backend):
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 3, 6, 7)).astype(np.float32)
+    weight = rng.standard_normal((3, 3, 3, 4)).astype(np.float32)
+    engine = get_backend(backend)
+    y, cache = engine.conv2d_forward(x, weight, np.zeros(4, np.float32), stride=1, pad=1)
+    dy = rng.standard_normal(y.shape).astype(np.float32)
+    full = engine.conv2d_backward(dy, cache)
+    dx, dw, db = engine.conv2d_backward(dy, cache, param_grads=False)
+    assert dw is None and db is None
+    np.testing.assert_array_equal(dx, full[0])
+
+
+@pytest.mark.parametrize("backend", list(BACKENDS))
+@pytest.mark.parametrize("case", POOL_CASES, ids=lambda c: "N{}-{}x{}x{}-k{}s{}".format(*c))
+def test_maxpool_forward_and_backward_match_torch(torch, backend, case):
+    n, c, h, w, k, s = case
+    rng = np.random.default_rng(hash(case) % 2**32)
+    x = rng.standard_normal((n, c, h, w)).astype(np.float32)
+    engine = get_backend(backend)
+    y, cache = engine.maxpool2d_forward(x, kernel=k, stride=s)
+    dy = rng.standard_normal(y.shape).astype(np.float32)
+    dx = engine.maxpool2d_backward(dy, cache)
+
+    tx = torch.tensor(x, requires_grad=True)
+    ty = torch.nn.functional.max_pool2d(tx, k, s)
+    ty.backward(torch.tensor(dy))
+    assert rel_error(y, ty.detach().numpy()) <= TOL
+    assert rel_error(dx, tx.grad.numpy()) <= TOL
+
+
+def test_relu_matches_torch(torch):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 3, 5, 4)).astype(np.float32)
+    dy = rng.standard_normal(x.shape).astype(np.float32)
+    y = ops.relu_forward(x)
+    tx = torch.tensor(x, requires_grad=True)
+    ty = torch.relu(tx)
+    ty.backward(torch.tensor(dy))
+    assert rel_error(y, ty.detach().numpy()) <= TOL
+    assert rel_error(ops.relu_backward(dy, y), tx.grad.numpy()) <= TOL
+
+
+def test_relu_inplace_overwrites_its_input():
+    x = np.array([-1.0, 2.0], dtype=np.float32)
+    y = ops.relu_forward(x, inplace=True)
+    assert y is x and x.tolist() == [0.0, 2.0]
+
+
+def test_flatten_is_matconvnet_order_and_matches_torch(torch):
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((2, 3, 4, 5)).astype(np.float32)
+    y = ops.flatten_forward(x)
+    # element (n, c, h, w) lands at column (h·W + w)·C + c
+    assert y[1, (2 * 5 + 3) * 3 + 1] == x[1, 1, 2, 3]
+    tx = torch.tensor(x, requires_grad=True)
+    ty = tx.permute(0, 2, 3, 1).reshape(2, -1)
+    dy = rng.standard_normal(y.shape).astype(np.float32)
+    ty.backward(torch.tensor(dy))
+    assert rel_error(y, ty.detach().numpy()) == 0
+    assert rel_error(ops.flatten_backward(dy, x.shape), tx.grad.numpy()) == 0
+
+
+def test_fully_connected_matches_torch(torch):
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((3, 7)).astype(np.float32)
+    w = rng.standard_normal((7, 5)).astype(np.float32)  # [in, out]
+    b = rng.standard_normal(5).astype(np.float32)
+    y = ops.linear_forward(x, w, b)
+    dy = rng.standard_normal(y.shape).astype(np.float32)
+    dx, dw, db = ops.linear_backward(dy, x, w)
+    tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w.T.copy(), b))
+    ty = torch.nn.functional.linear(tx, tw, tb)
+    ty.backward(torch.tensor(dy))
+    assert rel_error(y, ty.detach().numpy()) <= TOL
+    assert rel_error(dx, tx.grad.numpy()) <= TOL
+    assert rel_error(dw, tw.grad.numpy().T) <= TOL
+    assert rel_error(db, tb.grad.numpy()) <= TOL
+
+
+def test_softmax_matches_torch_and_is_stable(torch):
+    rng = np.random.default_rng(3)
+    z = (rng.standard_normal((2, 10)) * 50 + 1000).astype(np.float32)  # exp(1000) overflows
+    y = ops.softmax_forward(z)
+    assert np.all(np.isfinite(y))
+    np.testing.assert_allclose(y.sum(axis=1), 1.0, rtol=1e-6)
+    dy = rng.standard_normal(y.shape).astype(np.float32)
+    tz = torch.tensor(z, requires_grad=True)
+    ty = torch.softmax(tz, dim=1)
+    ty.backward(torch.tensor(dy))
+    assert rel_error(y, ty.detach().numpy()) <= TOL
+    assert rel_error(ops.softmax_backward(dy, y), tz.grad.numpy()) <= TOL
