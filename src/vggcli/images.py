@@ -12,13 +12,13 @@ subtracted, HWC → NCHW with N = 1.
 from __future__ import annotations
 
 import os
-import tempfile
 import warnings
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from vggcli.atomic import atomic_write
 from vggcli.errors import ImageError, OutputError
 from vggcli.weights import Preprocessing
 
@@ -153,12 +153,15 @@ def save_image(rgb: np.ndarray | Image.Image, path: str | Path) -> Path:
     fmt = image_format(path)
     check_writable(path)
     img = rgb if isinstance(rgb, Image.Image) else Image.fromarray(rgb, "RGB")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            img.save(f, format=fmt, **({"quality": 95} if fmt == "JPEG" else {}))
-        os.replace(tmp, path)
-    except OSError as e:
-        Path(tmp).unlink(missing_ok=True)
-        raise OutputError(f"cannot write {path}: {e.strerror or e}") from None
+    options = {"quality": 95} if fmt == "JPEG" else {}
+    atomic_write(path, lambda f: img.save(f, format=fmt, **options))
     return path
+
+
+def preserve_colors(stylized: np.ndarray, content: np.ndarray) -> np.ndarray:
+    """Luminance of ``stylized`` with the chrominance of ``content`` (YCbCr; both uint8 RGB
+    [H, W, 3] of one size): the transfer changes brightness patterns, not the colours."""
+    y = Image.fromarray(stylized, "RGB").convert("YCbCr")
+    cbcr = Image.fromarray(content, "RGB").convert("YCbCr")
+    merged = Image.merge("YCbCr", (y.getchannel("Y"), cbcr.getchannel("Cb"), cbcr.getchannel("Cr")))
+    return np.asarray(merged.convert("RGB"))

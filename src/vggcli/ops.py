@@ -18,7 +18,7 @@ def relu_forward(x: np.ndarray, *, inplace: bool = False) -> np.ndarray:
 
 def relu_backward(dy: np.ndarray, y: np.ndarray) -> np.ndarray:
     """dx = dy where the output was positive, else 0 (y > 0 exactly where x > 0)."""
-    return np.where(y > 0, dy, 0)
+    return dy * (y > 0)  # several times faster than np.where with a scalar
 
 
 def flatten_forward(x: np.ndarray) -> np.ndarray:

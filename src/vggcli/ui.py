@@ -6,6 +6,7 @@ and progress to stderr, so that ``--json`` output (stdout) is never mixed with t
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 
 from rich.console import Console
@@ -117,6 +118,7 @@ class LayerBar:
             delay=delay,
             leave=False,
             dynamic_ncols=True,
+            disable=None,
         )
         self.layer: str | None = None
 
@@ -153,6 +155,7 @@ class ByteBar:
                 unit_scale=True,
                 unit_divisor=1024,
                 dynamic_ncols=True,
+                disable=None,
                 leave=False,
             )
         self.bar.update(done - self.bar.n)
@@ -166,3 +169,75 @@ class ByteBar:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def loss_curve(steps: list[float], totals: list[float], width: int = 60, height: int = 8) -> Text:
+    """The total loss against the step as a block chart (log scale) for the terminal."""
+    pairs = [(s, v) for s, v in zip(steps, totals, strict=True) if v > 0]
+    if len(pairs) < 2:
+        return Text("(not enough steps for a curve)", style="dim")
+    logs = [math.log10(v) for _, v in pairs]
+    lo, hi = min(logs), max(logs)
+    span = (hi - lo) or 1.0
+    columns = min(width, len(pairs))
+    heights = []
+    for c in range(columns):
+        chunk = logs[c * len(logs) // columns : (c + 1) * len(logs) // columns]
+        heights.append((sum(chunk) / len(chunk) - lo) / span * height)
+    lines = []
+    for row in range(height, 0, -1):
+        cells = ""
+        for h in heights:
+            fill = h - (row - 1)
+            cells += "█" if fill >= 1 else (" ▁▂▃▄▅▆▇"[int(fill * 8)] if fill > 0 else " ")
+        label = (
+            f"{10**hi:9.3g} ┤"
+            if row == height
+            else (f"{10**lo:9.3g} ┤" if row == 1 else "          │")
+        )
+        lines.append(f"{label}{cells}")
+    first, last = pairs[0][0], pairs[-1][0]
+    lines.append("          └" + "─" * columns)
+    lines.append(f"           step {first:.0f}{' ' * max(1, columns - 14)}{last:.0f}")
+    return Text("\n".join(lines), style="cyan")
+
+
+def stylize_summary(
+    history, start_step: int, seconds: float, optimizer: str, files, lbfgs_message: str | None
+) -> Table:
+    """The end-of-run report of ``vgg stylize``: steps, time, losses, files written."""
+    table = Table(
+        title="style transfer", title_justify="left", title_style="bold", show_header=False
+    )
+    table.add_column(justify="left")
+    table.add_column(justify="left")
+    end = int(history[-1][0]) if history else start_step
+    done = end - start_step
+    table.add_row("steps", f"{start_step} → {end} ({optimizer})")
+    per_step = f" ({seconds / done:.3f} s per step)" if done else ""
+    table.add_row("time", f"{seconds:.1f} s{per_step}")
+    if history:
+        first, last = history[0], history[-1]
+        factor = first[4] / last[4] if last[4] > 0 else float("inf")
+        table.add_row("total loss", f"{first[4]:.4g} → {last[4]:.4g} (÷{factor:.3g})")
+        table.add_row("content · style · tv", f"{last[1]:.4g} · {last[2]:.4g} · {last[3]:.4g}")
+    if lbfgs_message:
+        table.add_row("L-BFGS", lbfgs_message)
+    table.add_row("image", str(files.output))
+    table.add_row("history", f"{files.history} · {files.chart}")
+    table.add_row("state", f"{files.state} (--resume to continue)")
+    if files.checkpoint_every:
+        table.add_row("checkpoints", f"{files.checkpoint_dir} (every {files.checkpoint_every})")
+    return table
+
+
+def step_bar(total: int, initial: int, description: str) -> tqdm:
+    """A tqdm bar over optimisation steps (hidden when stderr is not a terminal)."""
+    return tqdm(
+        total=total,
+        initial=initial,
+        desc=description,
+        unit="step",
+        dynamic_ncols=True,
+        disable=None,
+    )

@@ -50,6 +50,7 @@ class Backend(ABC):
 
     name: ClassVar[str]
     summary: ClassVar[str]
+    inference_only: ClassVar[bool] = False
 
     @abstractmethod
     def conv2d_forward(

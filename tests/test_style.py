@@ -1,0 +1,232 @@
+"""Style-transfer maths against PyTorch autograd: losses, image gradient, Adam; L-BFGS; resume."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from tests import matfiles
+from tests.conftest import rel_error
+from vggcli.backends import get_backend
+from vggcli.errors import UsageError
+from vggcli.losses import content_loss, gram, style_loss, tv_loss
+from vggcli.matconvnet import read_matconvnet
+from vggcli.network import Network
+from vggcli.optim import Adam
+from vggcli.style import (
+    Objective,
+    RunState,
+    StyleOptions,
+    StyleTransfer,
+    initial_image,
+    load_state,
+    save_state,
+)
+
+SHAPES = [(1, 3, 5, 7), (2, 8, 6, 4), (1, 64, 12, 20), (1, 512, 3, 5)]
+
+
+def _features(shape, seed, dtype=np.float32):
+    return np.maximum(np.random.default_rng(seed).standard_normal(shape), 0).astype(dtype) * 10
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+def test_content_loss_and_gradient_match_torch(torch, shape):
+    x, y = _features(shape, 1), _features(shape, 2)
+    loss, grad = content_loss(x, y)
+    tx = torch.tensor(x, dtype=torch.float64, requires_grad=True)
+    n, c, h, w = shape
+    tloss = ((tx - torch.tensor(y, dtype=torch.float64)) ** 2).sum() / (2 * n * c * h * w)
+    tloss.backward()
+    assert loss == pytest.approx(tloss.item(), rel=1e-5)
+    assert grad.dtype == np.float32
+    assert rel_error(grad, tx.grad.numpy()) <= 1e-5
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+def test_style_loss_and_gradient_match_torch(torch, shape):
+    x, s = _features(shape, 3), _features(shape, 4)
+    target = gram(s)
+    loss, grad = style_loss(x, target)
+    n, c, h, w = shape
+    tx = torch.tensor(x, dtype=torch.float64, requires_grad=True)
+    flat = tx.reshape(n, c, h * w)
+    g = flat @ flat.transpose(1, 2)  # eq. 3.12
+    a = torch.tensor(target, dtype=torch.float64)
+    tloss = ((g - a) ** 2).sum() / (4 * n * c**2 * (h * w) ** 2)  # eq. 3.13
+    tloss.backward()
+    assert rel_error(gram(x), g.detach().numpy()) <= 1e-5
+    assert loss == pytest.approx(tloss.item(), rel=1e-5)
+    assert rel_error(grad, tx.grad.numpy()) <= 1e-5
+
+
+def test_style_loss_of_the_style_itself_is_zero():
+    s = _features((1, 4, 6, 6), 5)
+    loss, grad = style_loss(s, gram(s))
+    assert loss == 0.0 and not grad.any()
+
+
+def test_tv_loss_matches_torch(torch):
+    x = np.random.default_rng(6).standard_normal((1, 3, 7, 9)).astype(np.float32)
+    loss, grad = tv_loss(x)
+    tx = torch.tensor(x, dtype=torch.float64, requires_grad=True)
+    t = ((tx[:, :, 1:] - tx[:, :, :-1]) ** 2).sum() + ((tx[..., 1:] - tx[..., :-1]) ** 2).sum()
+    (t / x.size).backward()
+    assert loss == pytest.approx((t / x.size).item(), rel=1e-5)
+    assert rel_error(grad, tx.grad.numpy()) <= 1e-5
+    assert tv_loss(np.full((1, 3, 4, 4), 7.0))[0] == 0.0
+
+
+def _objective(tiny_mat, options=None, size=(40, 48), styles=1, seed=0):
+    options = options or StyleOptions()
+    net = Network(read_matconvnet(tiny_mat), get_backend("img2col"))
+    rng = np.random.default_rng(seed)
+    content = (rng.standard_normal((1, 3, *size)) * 40).astype(np.float32)
+    style_images = [
+        ((rng.standard_normal((1, 3, *size)) * 40).astype(np.float32), 1.0) for _ in range(styles)
+    ]
+    return Objective(net, content, style_images, options), content, style_images
+
+
+def test_image_gradient_of_the_objective_matches_torch(torch, tiny_raw, tiny_mat):
+    options = StyleOptions(
+        alpha=2.0,
+        beta=300.0,
+        tv_weight=0.5,
+        style_layers=(
+            ("relu1_1", 0.5),
+            ("relu2_1", 1.0),
+            ("relu3_1", 2.0),
+            ("relu4_1", 1.0),
+            ("relu5_1", 1.0),
+        ),
+    )
+    objective, content, _ = _objective(tiny_mat, options)
+    x = (np.random.default_rng(9).standard_normal(content.shape) * 40).astype(np.float32)
+    losses, grad = objective.evaluate(x)
+
+    params = matfiles.torch_params(torch, tiny_raw)
+    tx = torch.tensor(x, requires_grad=True)
+    outs = matfiles.torch_outputs(torch, params, tx)
+    yc = torch.tensor(objective.content_targets["relu4_2"])
+    c = ((outs["relu4_2"] - yc) ** 2).sum() / (2 * yc.numel())
+    style = 0
+    for name, weight in options.style_layers:
+        f = outs[name]
+        n, ch, h, w = f.shape
+        flat = f.reshape(n, ch, h * w)
+        g = flat @ flat.transpose(1, 2)
+        a = torch.tensor(objective.style_targets[name])
+        style = style + weight * ((g - a) ** 2).sum() / (4 * n * ch**2 * (h * w) ** 2) / 5
+    tv = ((tx[:, :, 1:] - tx[:, :, :-1]) ** 2).sum() + ((tx[..., 1:] - tx[..., :-1]) ** 2).sum()
+    tv = tv / tx.numel()
+    total = 2.0 * c + 300.0 * style + 0.5 * tv
+    total.backward()
+    assert losses.content == pytest.approx(c.item(), rel=1e-4)
+    assert losses.style == pytest.approx(style.item(), rel=1e-4)
+    assert losses.total == pytest.approx(total.item(), rel=1e-4)
+    assert rel_error(grad, tx.grad.numpy()) <= 1e-4
+
+
+def test_blended_styles_mix_the_gram_matrices(tiny_mat):
+    objective, _, styles = _objective(tiny_mat, styles=2)
+    net = objective.network
+    blended = Objective(
+        net, styles[0][0], [(styles[0][0], 0.7), (styles[1][0], 0.3)], StyleOptions()
+    )
+    f0 = net.forward(styles[0][0], ["relu3_1"]).outputs["relu3_1"]
+    f1 = net.forward(styles[1][0], ["relu3_1"]).outputs["relu3_1"]
+    expected = 0.7 * gram(f0) + 0.3 * gram(f1)
+    assert rel_error(blended.style_targets["relu3_1"], expected) <= 1e-5
+
+
+def test_a_larger_style_image_is_normalised_by_area(tiny_mat):
+    objective, content, _ = _objective(tiny_mat)
+    style = np.repeat(np.repeat(content, 2, axis=2), 2, axis=3)  # twice the size
+    scaled = Objective(objective.network, content, [(style, 1.0)], StyleOptions())
+    features = objective.network.forward(style, ["relu2_1"]).outputs["relu2_1"]
+    assert rel_error(scaled.style_targets["relu2_1"], gram(features) / 4) <= 1e-6
+
+
+def test_unknown_layers_and_too_small_images(tiny_mat):
+    with pytest.raises(UsageError, match="unknown style layer 'relu9_1'; valid layers: conv1_1"):
+        _objective(tiny_mat, StyleOptions(style_layers=(("relu9_1", 1.0),)))
+    with pytest.raises(UsageError, match="unknown content layer 'fc6'"):
+        _objective(tiny_mat, StyleOptions(content_layers=("fc6",)))
+    with pytest.raises(UsageError, match="too small"):
+        _objective(tiny_mat, size=(12, 40))
+    with pytest.raises(UsageError, match="optimizer"):
+        StyleOptions(optimizer="sgd")
+
+
+def test_adam_matches_torch_step_for_step(torch):
+    rng = np.random.default_rng(10)
+    target = rng.standard_normal((1, 3, 4, 5)).astype(np.float32)
+    scale = rng.uniform(0.5, 3, target.shape).astype(np.float32)
+    x = np.zeros_like(target)
+    adam = Adam(lr=0.1)
+    state = adam.init(x)
+    tx = torch.zeros(target.shape, requires_grad=True)
+    topt = torch.optim.Adam([tx], lr=0.1, betas=(0.9, 0.999), eps=1e-8)
+    for _ in range(25):
+        grad = 2 * scale * (x - target)
+        x, state = adam.step(x, grad, state)
+        topt.zero_grad()
+        (torch.tensor(scale) * (tx - torch.tensor(target)) ** 2).sum().backward()
+        topt.step()
+        assert rel_error(x, tx.detach().numpy()) <= 1e-5
+    assert state.t == 25
+
+
+def test_initial_images(tiny_mat):
+    content = np.full((1, 3, 4, 4), 10.0, np.float32)
+    noisy = initial_image(content, StyleOptions(noise=0.5, seed=1))
+    assert np.all(np.abs(noisy - 5.0) <= 10.0) and noisy.std() > 1
+    np.testing.assert_array_equal(noisy, initial_image(content, StyleOptions(noise=0.5, seed=1)))
+    assert not np.array_equal(noisy, initial_image(content, StyleOptions(noise=0.5, seed=2)))
+    np.testing.assert_array_equal(initial_image(content, StyleOptions(init="content")), content)
+    assert np.abs(initial_image(content, StyleOptions(init="random"))).max() <= 20
+
+
+def test_lbfgs_lowers_the_loss_at_every_iteration(tiny_mat):
+    objective, content, _ = _objective(tiny_mat, StyleOptions(optimizer="lbfgs"))
+    transfer = StyleTransfer(objective, RunState(initial_image(content, objective.options), 0))
+    final = transfer.run(8)
+    totals = [row[4] for row in final.history]
+    assert [int(row[0]) for row in final.history] == list(range(len(totals)))
+    assert final.step == len(totals) - 1 >= 5
+    assert all(b <= a for a, b in itertools.pairwise(totals))
+    assert totals[-1] < totals[0] / 2
+
+
+def test_resumed_adam_run_equals_the_straight_run_bit_for_bit(tiny_mat, tmp_path):
+    objective, content, _ = _objective(tiny_mat)
+    start = RunState(initial_image(content, objective.options), 0)
+    straight = StyleTransfer(objective, start).run(6)
+
+    first = StyleTransfer(objective, start).run(3)
+    fingerprint = {"run": "test", "shape": list(content.shape)}
+    save_state(tmp_path / "s.npz", first, fingerprint)
+    resumed = StyleTransfer(objective, load_state(tmp_path / "s.npz", fingerprint)).run(6)
+    np.testing.assert_array_equal(resumed.image, straight.image)
+    assert resumed.history == straight.history and resumed.step == 6
+    np.testing.assert_array_equal(resumed.adam.m, straight.adam.m)
+
+
+def test_state_files_from_another_run_are_refused(tiny_mat, tmp_path):
+    state = RunState(np.zeros((1, 3, 4, 4), np.float32), 2, ((0.0, 1.0, 2.0, 0.0, 3.0),))
+    path = save_state(tmp_path / "s.npz", state, {"lr": 1.0})
+    with pytest.raises(
+        UsageError, match=r"belongs to another run \(lr: 1\.0 in the state, 0\.5 now"
+    ):
+        load_state(path, {"lr": 0.5})
+    (tmp_path / "junk.npz").write_bytes(b"not a zip")
+    with pytest.raises(UsageError, match="not a vggcli state file"):
+        load_state(tmp_path / "junk.npz", {})
+    with pytest.raises(UsageError, match="state file not found"):
+        load_state(tmp_path / "none.npz", {})
+    np.savez(tmp_path / "old.npz", format=np.array(0), vggcli_version=np.array("0.0.1"))
+    with pytest.raises(UsageError, match=r"written by vggcli 0\.0\.1"):
+        load_state(tmp_path / "old.npz", {})
