@@ -51,7 +51,7 @@ def test_conv_gradients(backend, k, stride, pad):
 
 
 @pytest.mark.parametrize("backend", list(BACKENDS))
-@pytest.mark.parametrize("k,stride", [(2, 2), (3, 2), (2, 1)])
+@pytest.mark.parametrize("k,stride", [(2, 2), (3, 2), (2, 1), (2, 3)])
 def test_maxpool_gradients(backend, k, stride):
     rng = np.random.default_rng(k + stride)
     engine = get_backend(backend)

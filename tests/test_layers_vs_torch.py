@@ -160,3 +160,14 @@ def test_softmax_matches_torch_and_is_stable(torch):
     ty.backward(torch.tensor(dy))
     assert rel_error(y, ty.detach().numpy()) <= TOL
     assert rel_error(ops.softmax_backward(dy, y), tz.grad.numpy()) <= TOL
+
+
+@pytest.mark.parametrize("case", CONV_CASES, ids=[_conv_id(c) for c in CONV_CASES])
+def test_img2col_in_row_bands_matches_torch(torch, monkeypatch, case):
+    """Large images are processed a band of output rows at a time: force tiny bands."""
+    from vggcli.backends import img2col
+
+    monkeypatch.setattr(img2col, "BAND_ELEMENTS", 8)
+    monkeypatch.setattr(img2col, "MIN_BAND_COLUMNS", 3)
+    assert len(img2col.row_bands(8, 3, 27)) == 8  # one row per band here
+    test_conv_forward_and_backward_match_torch(torch, "img2col", case)

@@ -15,12 +15,14 @@ from pathlib import Path
 
 import click
 
-from vggcli import __version__, ui
+from vggcli import __version__, bench, ui
 from vggcli.backends import BACKENDS, DEFAULT_BACKEND, get_backend
+from vggcli.check import compare_networks, gradient_checks, layer_checks
 from vggcli.classify import Classifier, ImageResult, read_file_list, summarize
 from vggcli.errors import ImageError, UsageError, VggError
-from vggcli.images import RESIZE_MODES
+from vggcli.images import RESIZE_MODES, load_image, resize, to_input
 from vggcli.network import Network
+from vggcli.profile import profile_network
 from vggcli.store import (
     MATCONVNET,
     RELEASES,
@@ -39,6 +41,7 @@ from vggcli.stylize import (
     parse_style_layers,
     prepare,
 )
+from vggcli.torch_reference import TORCH, load_torch
 
 
 class VggGroup(click.Group):
@@ -530,3 +533,309 @@ def _interrupts_deferred():
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def parse_hw(text: str) -> tuple[int, int]:
+    """'224' → (224, 224); '192x320' → (192, 320)."""
+    return parse_size(text) if "x" in text.lower() else parse_size(f"{text}x{text}")
+
+
+def parse_shape(text: str) -> tuple[int, int, int, int]:
+    parts = text.lower().split("x")
+    if len(parts) != 4 or not all(p.isdigit() and int(p) > 0 for p in parts):
+        raise UsageError(f"--shape is NxCxHxW, like 1x64x56x56; got {text!r}")
+    return tuple(int(p) for p in parts)
+
+
+BENCH_DEFAULTS = {  # kind: (--compare, --size, --layer)
+    "conv": ("loops,img2col", "112", "conv3_1"),
+    "pool": ("loops,img2col", "112", "pool1"),
+    "vgg19": ("img2col", "224", None),
+    "stylize": ("img2col", "192x320", None),
+}
+
+
+@main.command("bench")
+@click.argument("kind", type=click.Choice(bench.KINDS))
+@click.option(
+    "--compare",
+    metavar="A,B,…",
+    help="Implementations to compare, the first is the reference for speed-ups and "
+    f"errors: backends ({', '.join(BACKENDS)}) or torch. Default: loops,img2col "
+    "for conv and pool, img2col otherwise.",
+)
+@click.option(
+    "--layer",
+    metavar="NAME",
+    help="conv/pool: the geometry of this VGG19 layer (default conv3_1 / pool1).",
+)
+@click.option(
+    "--size",
+    "size_text",
+    metavar="S|HxW",
+    help="Image size the network (or --layer) sees: default 112 for conv/pool, 224 for "
+    "vgg19, 192x320 for stylize.",
+)
+@click.option(
+    "--shape", "shape_text", metavar="NxCxHxW", help="conv/pool: an explicit input shape."
+)
+@click.option("--cout", type=click.IntRange(1), help="conv with --shape: output channels.")
+@click.option("--kernel", type=click.IntRange(1), default=3, show_default=True)
+@click.option("--stride", type=click.IntRange(1), default=None, help="Default 1 (conv), 2 (pool).")
+@click.option("--pad", type=click.IntRange(0), default=1, show_default=True, help="conv padding.")
+@click.option("--repeat", default=3, show_default=True, type=click.IntRange(1))
+@click.option("--warmup", default=1, show_default=True, type=click.IntRange(0))
+@click.option(
+    "--budget",
+    default=20.0,
+    show_default=True,
+    type=click.FloatRange(0),
+    help="Seconds each implementation may take; a slower one is timed on a share of "
+    "its output channels and scaled up (said in the report). 0: no limit.",
+)
+@click.option(
+    "--weights",
+    "weights_spec",
+    metavar="SOURCE",
+    default="random",
+    show_default=True,
+    help="vgg19/stylize: weights (timings do not depend on their values).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
+def bench_command(
+    kind,
+    compare,
+    layer,
+    size_text,
+    shape_text,
+    cout,
+    kernel,
+    stride,
+    pad,
+    repeat,
+    warmup,
+    budget,
+    weights_spec,
+    as_json,
+):
+    """Time implementations against each other: forward, backward, GFLOP/s, speed-up, error.
+
+    \b
+    Examples:
+      vgg bench conv --compare loops,img2col
+      vgg bench conv --layer conv3_1 --size 224 --compare img2col,torch
+      vgg bench conv --shape 1x64x56x56 --cout 128 --kernel 3 --stride 1 --pad 1
+      vgg bench pool --compare loops,img2col
+      vgg bench vgg19 --compare img2col,torch --size 224
+      vgg bench stylize --size 192x320 --compare img2col,torch
+    """
+    default_compare, default_size, default_layer = BENCH_DEFAULTS[kind]
+    names = bench.parse_compare(compare or default_compare)
+    if TORCH in names:
+        load_torch()
+    size = parse_hw(size_text or default_size)
+    budget_s = budget or None
+    progress = ui.BenchBar()
+    config: dict = {"repeat": repeat, "warmup": warmup, "budget_s": budget_s, "dtype": "float32"}
+    if kind in ("conv", "pool"):
+        if shape_text:
+            shape = parse_shape(shape_text)
+            if kind == "conv" and cout is None:
+                raise UsageError("--shape needs --cout for a conv")
+            geometry = {"input_shape": list(shape)}
+        else:
+            cost = bench.layer_geometry(layer or default_layer, size)
+            if cost.layer.kind != kind:
+                raise UsageError(f"{cost.layer.name} is not a {kind} layer")
+            shape, cout = cost.in_shape, cost.layer.cout
+            kernel, pad = cost.layer.kernel, cost.layer.pad
+            stride = cost.layer.stride
+            geometry = {
+                "layer": cost.layer.name,
+                "image_size": list(size),
+                "input_shape": list(shape),
+            }
+        if kind == "conv":
+            stride = stride or 1
+            case = bench.conv_case(shape, cout, kernel, stride, pad)
+            geometry.update(cout=cout, kernel=kernel, stride=stride, pad=pad)
+        else:
+            stride = stride or 2
+            case = bench.pool_case(shape, kernel, stride)
+            geometry.update(kernel=kernel, stride=stride)
+        results = bench.bench_layer(
+            case, names, repeat=repeat, warmup=warmup, budget=budget_s, progress=progress
+        )
+    else:
+        weights = resolve_weights(weights_spec, need_classifier=False, notify=ui.note)
+        run = bench.bench_vgg19 if kind == "vgg19" else bench.bench_stylize
+        results, geometry = run(
+            weights, names, size, repeat=repeat, warmup=warmup, budget=budget_s, progress=progress
+        )
+    report = bench.Report(kind, {**geometry, **config, "machine": bench.machine_info()}, results)
+    if as_json:
+        emit_json(report.as_json())
+    else:
+        ui.out.print(ui.bench_table(report))
+        info = report.config["machine"]
+        ui.note(
+            f"{info['cpus']} CPUs · numpy {info['numpy']} · {info.get('blas', 'BLAS ?')}"
+            f" · OPENBLAS_CORETYPE={info['openblas_coretype'] or 'auto'} · medians of "
+            f"{repeat} runs after {warmup} warm-up"
+        )
+
+
+@main.command("profile")
+@click.argument("image", required=False, type=click.Path(path_type=Path))
+@backend_option
+@click.option(
+    "--size",
+    "size_text",
+    default="224",
+    show_default=True,
+    metavar="S|HxW",
+    help="Input size; 224 includes the classifier when the weights have one.",
+)
+@click.option(
+    "--backward",
+    is_flag=True,
+    help="Also time the backward pass (input gradient, as in style transfer).",
+)
+@click.option("--param-grads", is_flag=True, help="With --backward: dW and db too.")
+@click.option("--repeat", default=3, show_default=True, type=click.IntRange(1))
+@click.option(
+    "--top",
+    default=3,
+    show_default=True,
+    type=click.IntRange(0),
+    help="Highlight the N slowest layers.",
+)
+@click.option(
+    "--weights",
+    "weights_spec",
+    metavar="SOURCE",
+    default="random",
+    show_default=True,
+    help="Weights (timings do not depend on their values).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
+def profile_command(
+    image, backend, size_text, backward, param_grads, repeat, top, weights_spec, as_json
+):
+    """Per-layer cost and time: output shape, parameters, multiplications, additions, ms.
+
+    \b
+    Examples:
+      vgg profile examples/chelsea.png --backend img2col --backward
+      vgg profile --size 192x320 --backward --json
+    """
+    engine = get_backend(backend)
+    weights = resolve_weights(weights_spec, need_classifier=False, notify=ui.note)
+    size = parse_hw(size_text)
+    x = (
+        to_input(resize(load_image(image), size), weights.preprocessing)
+        if image is not None
+        else bench.random_input((1, 3, *size))
+    )
+    last = "softmax" if weights.has_classifier and size == (224, 224) else "pool5"
+    network = Network(weights, engine)
+    bar = ui.step_bar(repeat + 1, 0, f"profile [{engine.name}]")
+    result = profile_network(
+        network,
+        x,
+        last,
+        repeat=repeat,
+        backward=backward,
+        param_grads=param_grads,
+        on_pass=lambda: bar.update(1),
+    )
+    bar.close()
+    if as_json:
+        emit_json(result.as_json())
+        return
+    ui.out.print(ui.profile_table(result, top))
+    for what, key in (("forward", "forward_ms"), ("backward", "backward_ms")):
+        if getattr(result.layers[0], key) is None:
+            continue
+        conv_share = sum(getattr(la, key) for la in result.layers if la.kind == "conv")
+        total = sum(getattr(la, key) for la in result.layers)
+        slowest = sorted(result.layers, key=lambda la: -getattr(la, key))[:top]
+        ui.out.print(
+            f"{what}: conv layers take {100 * conv_share / total:.0f}% of "
+            f"{total:.1f} ms; slowest: "
+            + ", ".join(f"{la.name} {getattr(la, key):.1f} ms" for la in slowest)
+        )
+
+
+@main.command("check")
+@click.argument("image", required=False, type=click.Path(path_type=Path))
+@backend_option
+@click.option(
+    "--compare",
+    metavar="A,B",
+    help="With IMAGE: run both through the network and compare layer by layer "
+    "(default: loops,BACKEND).",
+)
+@click.option(
+    "--size",
+    "size_text",
+    metavar="S|HxW",
+    help="With IMAGE: input size (default 224 with a classifier, else 64).",
+)
+@weights_option
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
+def check_command(image, backend, compare, size_text, weights_spec, as_json):
+    """Check a backend: every layer against the loops reference (and torch), gradients against
+    central differences; with IMAGE, two implementations layer by layer. Exit status 1 on any
+    failure.
+
+    \b
+    Examples:
+      vgg check --backend img2col
+      vgg check examples/chelsea.png --compare img2col,loops --size 64
+    """
+    if image is None:
+        if compare:
+            raise UsageError("--compare needs an IMAGE to run through the network")
+        engine = get_backend(backend)
+        references = {}
+        if engine.name != "loops":
+            references["loops"] = get_backend("loops")
+        try:
+            from vggcli.torch_reference import TorchOps
+
+            references[TORCH] = TorchOps()
+        except UsageError:
+            if not as_json:
+                ui.note("torch is not installed: comparing with the loops reference only")
+        checks = layer_checks(engine, references) + gradient_checks(engine)
+        passed = all(c.passed for c in checks)
+        if as_json:
+            emit_json({"passed": passed, "checks": [c.as_json() for c in checks]})
+        else:
+            ui.out.print(ui.checks_table(checks))
+            failed = [c for c in checks if not c.passed]
+            ui.out.print(
+                f"{len(checks) - len(failed)} of {len(checks)} checks passed"
+                + (f"; first failure: {failed[0].name}" if failed else "")
+            )
+    else:
+        a_name, b_name = (bench.parse_compare(compare) if compare else ["loops", backend])[:2]
+        if not compare and backend == "loops":
+            raise UsageError("give --compare A,B (or a --backend other than loops)")
+        weights = resolve_weights(weights_spec, need_classifier=False, notify=ui.note)
+        default = "224" if weights.has_classifier else "64"
+        size = parse_hw(size_text or default)
+        last = "softmax" if weights.has_classifier and size == (224, 224) else "pool5"
+        x = to_input(resize(load_image(image), size), weights.preprocessing)
+        a, b = get_backend(a_name), get_backend(b_name)
+        total = sum(c.work for c in Network(weights, a).plan(x.shape, [last]))
+        with ui.LayerBar(2 * total, f"check {a_name} vs {b_name}") as bar:
+            rows = compare_networks(weights, a, b, x, last, progress=bar)
+        passed = all(r.passed for r in rows)
+        if as_json:
+            emit_json({"passed": passed, "checks": [r.as_json() for r in rows]})
+        else:
+            ui.out.print(ui.divergence_table(rows, a_name, b_name))
+    if not passed:
+        sys.exit(1)

@@ -129,6 +129,11 @@ class Network:
                 outputs[layer.name] = current
         return ForwardResult(outputs, trace)
 
+    def run_layer(self, name: str, x: np.ndarray) -> np.ndarray:
+        """The output of the single layer ``name`` for the input ``x`` (x is not modified)."""
+        (layer,) = (la for la in self.layers if la.name == self.check_taps([name])[0])
+        return self._forward_layer(layer, x, None, False)[0]
+
     def _forward_layer(self, layer: Layer, x: np.ndarray, tick, may_overwrite: bool):
         kind = layer.kind
         if kind == "conv":
@@ -205,7 +210,7 @@ class Network:
             return ops.flatten_backward(grad, cache), None
         if kind == "fc":
             w, _ = self.weights.params[layer.name]
-            dx, dw, db = ops.linear_backward(grad, cache, w)
+            dx, dw, db = ops.linear_backward(grad, cache, w, param_grads)
             return dx, ((dw, db) if param_grads else None)
         if kind == "softmax":
             return ops.softmax_backward(grad, cache), None

@@ -42,10 +42,14 @@ def linear_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def linear_backward(
-    dy: np.ndarray, x: np.ndarray, w: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """dx = dy·Wᵀ [N, in]; dW = xᵀ·dy [in, out]; db = Σ_n dy [out]."""
-    return dy @ w.T, x.T @ dy, dy.sum(axis=0)
+    dy: np.ndarray, x: np.ndarray, w: np.ndarray, param_grads: bool = True
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """dx = dy·Wᵀ [N, in]; dW = xᵀ·dy [in, out]; db = Σ_n dy [out] (None, None without
+    ``param_grads``: dW of fc6 alone is 400 MB)."""
+    dx = dy @ w.T
+    if not param_grads:
+        return dx, None, None
+    return dx, x.T @ dy, dy.sum(axis=0)
 
 
 def softmax_forward(z: np.ndarray) -> np.ndarray:

@@ -19,6 +19,7 @@ moment (Ctrl-C) and resumed: with Adam, 500 + 500 steps give the same image as 1
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -150,10 +151,21 @@ class Objective:
                 targets[name] = targets[name] + contribution if name in targets else contribution
         return targets
 
+    def on(self, network: Network) -> Objective:
+        """The same objective (same targets) computed by another network, e.g. another backend."""
+        twin = copy.copy(self)
+        twin.network = network
+        return twin
+
     def evaluate(self, x: np.ndarray, gradient: bool = True) -> tuple[Losses, np.ndarray | None]:
         """The loss terms at x and, with ``gradient``, dL/dx (same shape and dtype as x)."""
+        losses, result, grads = self.forward(x, record=gradient)
+        return losses, (self.backward(x, result, grads) if gradient else None)
+
+    def forward(self, x: np.ndarray, record: bool = True, progress=None):
+        """Forward pass and losses: (losses, the network's forward result, dL/d tap outputs)."""
         o = self.options
-        result = self.network.forward(x, self.taps, record=gradient)
+        result = self.network.forward(x, self.taps, record=record, progress=progress)
         grads: dict[str, np.ndarray] = {}
         content = 0.0
         for name in o.content_layers:
@@ -165,14 +177,18 @@ class Objective:
             loss, g = style_loss(result.outputs[name], self.style_targets[name])
             style += weight * loss / len(o.style_layers)
             _accumulate(grads, name, g * np.float32(o.beta * weight / len(o.style_layers)))
-        tv, tv_grad = tv_loss(x) if o.tv_weight else (0.0, None)
-        losses = Losses(content, style, tv, o.alpha * content + o.beta * style + o.tv_weight * tv)
-        if not gradient:
-            return losses, None
-        dx = self.network.backward(result, grads).input
-        if tv_grad is not None:
-            dx = dx + tv_grad * np.float32(o.tv_weight)
-        return losses, dx
+        tv = tv_loss(x)[0] if o.tv_weight else 0.0
+        total = o.alpha * content + o.beta * style + o.tv_weight * tv
+        return Losses(content, style, tv, total), result, grads
+
+    def backward(
+        self, x: np.ndarray, result, grads: dict[str, np.ndarray], progress=None
+    ) -> np.ndarray:
+        """dL/dx from the tap gradients of :meth:`forward` (run with ``record=True``)."""
+        dx = self.network.backward(result, grads, progress=progress).input
+        if self.options.tv_weight:
+            dx = dx + tv_loss(x)[1] * np.float32(self.options.tv_weight)
+        return dx
 
 
 def _accumulate(grads: dict[str, np.ndarray], name: str, g: np.ndarray) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -241,3 +242,195 @@ def step_bar(total: int, initial: int, description: str) -> tqdm:
         dynamic_ncols=True,
         disable=None,
     )
+
+
+class BenchBar:
+    """Renders :class:`vggcli.bench.Progress` events as one tqdm bar per implementation."""
+
+    def __init__(self) -> None:
+        self.bar: tqdm | None = None
+
+    def start(self, label: str, total: int) -> None:
+        self.finish()
+        self.bar = tqdm(
+            total=total, desc=label, unit="run", leave=False, dynamic_ncols=True, disable=None
+        )
+
+    def advance(self) -> None:
+        if self.bar is not None:
+            self.bar.update(1)
+
+    def finish(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def _ms(t) -> Text:
+    if t is None:
+        return Text("—")
+    return Text(f"{t.median_s * 1e3:,.1f}\n") + Text(
+        f"{t.min_s * 1e3:,.1f}–{t.max_s * 1e3:,.1f}", style="dim"
+    )
+
+
+def _ratio(x: float) -> str:
+    return f"{x:,.1f}x" if x >= 0.1 else f"{x:.2g}x"
+
+
+def bench_table(report) -> Table:
+    """One row per implementation: times, GFLOP/s, speed-ups and the largest error vs the first
+    (``--json`` has every output's error)."""
+    first = report.results[0].backend
+    table = Table(
+        title=f"vgg bench {report.kind} · speed-ups and errors relative to {first}",
+        title_justify="left",
+        title_style="bold",
+    )
+    for name, justify in (
+        ("", "left"),
+        ("forward ms", "right"),
+        ("backward ms", "right"),
+        ("GFLOP/s", "right"),
+        ("speed-up", "right"),
+        ("max rel. error", "left"),
+    ):
+        table.add_column(name, justify=justify)
+    for r in report.results:
+        speedup = _ratio(r.speedup_forward)
+        if r.speedup_backward:
+            speedup += f" / {_ratio(r.speedup_backward)}"
+        worst = max(r.max_rel_error.items(), key=lambda kv: kv[1], default=None)
+        error = f"{worst[1]:.1e} ({worst[0]})" if worst else "—"
+        table.add_row(
+            r.backend + (" *" if r.note else ""),
+            _ms(r.forward),
+            _ms(r.backward),
+            f"{r.gflops_forward:.2f}",
+            speedup,
+            error,
+        )
+    notes = [f"* {r.backend}: {r.note}" for r in report.results if r.note]
+    caption = "times: median over the runs, min–max below; speed-up: forward / backward"
+    table.caption = "\n".join([caption, *notes])
+    table.caption_justify = "left"
+    return table
+
+
+def _si(n: float) -> str:
+    """12_345_678 → '12.3M' (the exact numbers are in --json)."""
+    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(n) >= size:
+            return f"{n / size:.3g}{unit}"
+    return f"{n:g}"
+
+
+def profile_table(profile, top: int = 3) -> Table:
+    """One row per layer; the ``top`` slowest layers of each pass highlighted."""
+    backward = profile.total_backward_ms is not None
+    slow_f = {la.name for la in sorted(profile.layers, key=lambda la: -la.forward_ms)[:top]}
+    slow_b = (
+        {la.name for la in sorted(profile.layers, key=lambda la: -la.backward_ms)[:top]}
+        if backward
+        else set()
+    )
+    table = Table(
+        title=f"vgg profile · backend {profile.backend} · input "
+        f"{'x'.join(map(str, profile.input_shape))}",
+        title_justify="left",
+        title_style="bold",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+    )
+    # GFLOP/s only without the backward columns: the table must fit 80 columns
+    columns = ["layer", "output", "params", "mults", "adds", "fwd ms", "%"]
+    columns += ["bwd ms", "%"] if backward else ["GFLOP/s"]
+    for c in columns:
+        table.add_column(c, justify="left" if c in ("layer", "output") else "right")
+    total_f, total_b = profile.total_forward_ms, profile.total_backward_ms
+    for la in profile.layers:
+        row = [
+            la.name,
+            "x".join(map(str, la.output_shape[1:])),
+            _si(la.params),
+            _si(la.mults),
+            _si(la.adds),
+            Text(f"{la.forward_ms:.2f}", style="bold red" if la.name in slow_f else ""),
+            f"{100 * la.forward_ms / total_f:.1f}",
+        ]
+        if backward:
+            row += [
+                Text(f"{la.backward_ms:.2f}", style="bold red" if la.name in slow_b else ""),
+                f"{100 * la.backward_ms / total_b:.1f}",
+            ]
+        else:
+            row.append(f"{la.gflops_forward:.0f}")
+        table.add_row(*row)
+    totals = [
+        "total",
+        "",
+        _si(sum(la.params for la in profile.layers)),
+        _si(sum(la.mults for la in profile.layers)),
+        _si(sum(la.adds for la in profile.layers)),
+        f"{total_f:.1f}",
+        "100",
+    ]
+    totals += [f"{total_b:.1f}", "100"] if backward else [""]
+    table.add_row(*totals, style="bold")
+    return table
+
+
+def checks_table(checks) -> Table:
+    table = Table(
+        title="vgg check · float32 layers against references, float64 gradients "
+        "against central differences",
+        title_justify="left",
+        title_style="bold",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+    )
+    for c, justify in (
+        ("check", "left"),
+        ("max rel. error", "right"),
+        ("tolerance", "right"),
+        ("", "left"),
+    ):
+        table.add_column(c, justify=justify)
+    for c in checks:
+        mark = Text("pass", style="green") if c.passed else Text("FAIL", style="bold red")
+        table.add_row(c.name, f"{c.max_rel_error:.2e}", f"{c.tolerance:.0e}", mark)
+    return table
+
+
+def divergence_table(rows, a: str, b: str) -> Table:
+    """Per layer: B on A's input to that layer (isolates the faulty layer) and B end to end."""
+    table = Table(
+        title=f"vgg check · {b} against {a}, layer by layer",
+        title_justify="left",
+        title_style="bold",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+    )
+    for c, justify in (
+        ("layer", "left"),
+        (f"{b} on {a}'s input", "right"),
+        (f"{b} end to end", "right"),
+        ("", "left"),
+    ):
+        table.add_column(c, justify=justify)
+    first_bad = next((r for r in rows if not r.passed), None)
+    for r in rows:
+        mark = Text("ok", style="green") if r.passed else Text("FAIL", style="bold red")
+        if r is first_bad:
+            mark += Text(" ←", style="bold red")
+        table.add_row(r.name, f"{r.isolated:.2e}", f"{r.propagated:.2e}", mark)
+    if first_bad is None:
+        table.caption = f"every layer within {rows[0].tolerance:.0e} of {a}"
+    else:
+        table.caption = (
+            f"first layer that goes wrong: {first_bad.name} (relative error "
+            f"{first_bad.isolated:.2e} on {a}'s input, tolerance "
+            f"{first_bad.tolerance:.0e})"
+        )
+    table.caption_justify = "left"
+    return table

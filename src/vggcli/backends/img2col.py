@@ -1,17 +1,24 @@
-"""im2col + GEMM: the loops backend's arithmetic, reorganised as one matrix product per layer.
+"""im2col + GEMM: the loops backend's arithmetic, reorganised as matrix products.
 
-Forward (eq. 3.3): copy every K x K x Cin window of the padded input into a column of
-``col`` [N, Cin·K·K, Ho·Wo] (im2col), then Y = Wmat · col with Wmat = [Cout, Cin·K·K], a single
-GEMM that lands directly in NCHW order. Backward (eqs. 3.5, 3.6): dcol = Wmatᵀ · dY, scattered
-back onto the padded input by col2im; dW = col · dYᵀ and db = Σ dY when asked for.
+Forward (eq. 3.3): copy every K x K x Cin window of the padded input into a column of ``col``
+[Cin·K·K, Ho·Wo] (im2col), then Y = Wmat · col with Wmat = [Cout, Cin·K·K]: one GEMM whose
+result is already in NCHW order. Backward (eqs. 3.5, 3.6): dcol = Wmatᵀ · dY, scattered back
+onto the padded input by col2im (the adjoint of im2col); dW = col · dYᵀ and db = Σ dY when
+asked for.
 
-Max pooling takes the same window view without copying it: the maximum over the K·K window
+``col`` is nine times the size of the input (604 MB for conv1_2 of a 512x512 image), so it is
+built for a band of output rows at a time: about 1M elements, but at least 2048 output
+positions so that the GEMM keeps its efficiency. Up to 224x224 most layers are a single band,
+one GEMM per layer; larger images need several, with a fraction of the memory and the same
+speed or better (the band stays in cache). Bands live in a reusable workspace: fresh
+allocations of that size cost page faults on every call.
+
+Max pooling uses the same window view without copying it: the maximum over the K·K window
 offsets is K·K vectorised ``maximum`` calls over strided slices, and backward routes each
 gradient to the first offset (row-major, as numpy's argmax) that holds the maximum.
 
 Everything stays in the input dtype (float32 in the engine). The forward keeps only x in its
-cache; ``col``, nine times larger, is rebuilt in backward when dW is wanted and lives in a
-reusable workspace, because fresh allocations of that size cost page faults on every call.
+cache; col is rebuilt in backward when dW is wanted.
 """
 
 from __future__ import annotations
@@ -30,6 +37,9 @@ from vggcli.backends.base import (
     window_slice,
 )
 
+BAND_ELEMENTS = 1 << 20  # elements of col per band …
+MIN_BAND_COLUMNS = 2048  # … but never fewer output positions than this
+
 
 def window_view(xpad: np.ndarray, kernel: int, stride: int, ho: int, wo: int) -> np.ndarray:
     """A read-only view [N, C, K, K, Ho, Wo] of xpad [N, C, Hp, Wp]: element
@@ -44,25 +54,34 @@ def window_view(xpad: np.ndarray, kernel: int, stride: int, ho: int, wo: int) ->
     )
 
 
+def row_bands(ho: int, wo: int, rows_of_col: int) -> list[slice]:
+    """Output rows in bands whose col matrix ([rows_of_col, rows·Wo]) has about
+    :data:`BAND_ELEMENTS` elements and at least :data:`MIN_BAND_COLUMNS` columns."""
+    columns = max(MIN_BAND_COLUMNS, BAND_ELEMENTS // rows_of_col)
+    rows = max(1, min(ho, columns // wo))
+    return [slice(r, min(ho, r + rows)) for r in range(0, ho, rows)]
+
+
 def col2im(
-    dcol: np.ndarray, x_shape: tuple[int, ...], kernel: int, stride: int, pad: int
-) -> np.ndarray:
-    """Adjoint of im2col: dcol [N, C·K·K, Ho·Wo] summed back onto x's positions → [N, C, H, W]."""
-    n, c, h, w = x_shape
-    ho, wo = check_window(x_shape, kernel, stride, pad)
-    dcol = dcol.reshape(n, c, kernel, kernel, ho, wo)
-    dxpad = np.zeros((n, c, h + 2 * pad, w + 2 * pad), dtype=dcol.dtype)
+    dcol: np.ndarray, dxpad: np.ndarray, kernel: int, stride: int, band: slice, wo: int
+) -> None:
+    """The adjoint of im2col for one image and one band of output rows: add dcol
+    [C·K·K, rows·Wo] onto the padded input positions it was read from, dxpad [C, Hp, Wp]."""
+    c = dxpad.shape[0]
+    rows = band.stop - band.start
+    dcol = dcol.reshape(c, kernel, kernel, rows, wo)
     for kh in range(kernel):
         for kw in range(kernel):
-            dxpad[:, :, window_slice(kh, stride, ho), window_slice(kw, stride, wo)] += dcol[
-                :, :, kh, kw
-            ]
-    return np.ascontiguousarray(dxpad[:, :, pad : pad + h, pad : pad + w])
+            dxpad[
+                :,
+                window_slice(band.start * stride + kh, stride, rows),
+                window_slice(kw, stride, wo),
+            ] += dcol[:, kh, kw]
 
 
 class Img2colBackend(Backend):
     name = "img2col"
-    summary = "im2col + one GEMM per layer (BLAS), col2im for backward; float32"
+    summary = "im2col + GEMM (BLAS) per layer or band of rows, col2im for backward; float32"
 
     def __init__(self) -> None:
         self._workspace: dict[str, np.ndarray] = {}
@@ -76,44 +95,59 @@ class Img2colBackend(Backend):
             self._workspace[slot] = buf
         return buf[:size].reshape(shape)
 
-    def im2col(self, x: np.ndarray, kernel: int, stride: int, pad: int) -> np.ndarray:
-        """col [N, C·K·K, Ho·Wo]: row (c, kh, kw), column (h, w) holds Xpad[n, c, h·s+kh, w·s+kw].
-
-        The result lives in this backend's workspace: it is valid until the next im2col.
-        """
-        n, c = x.shape[:2]
-        ho, wo = check_window(x.shape, kernel, stride, pad)
-        view = window_view(pad_nchw(x, pad), kernel, stride, ho, wo)
-        col = self._buffer("col", view.shape, x.dtype)
-        np.copyto(col, view)
-        return col.reshape(n, c * kernel * kernel, ho * wo)
+    def _col(self, view: np.ndarray, band: slice) -> np.ndarray:
+        """im2col of one image's band: col [C·K·K, rows·Wo], row (c, kh, kw), column (h, w)
+        holding Xpad[c, h·s + kh, w·s + kw]. Lives in the workspace until the next call."""
+        part = view[:, :, :, band, :]  # [C, K, K, rows, Wo]
+        col = self._buffer("col", part.shape, part.dtype)
+        np.copyto(col, part)
+        c, k, _, rows, wo = part.shape
+        return col.reshape(c * k * k, rows * wo)
 
     def conv2d_forward(self, x, w, b, stride=1, pad=0, tick: Tick | None = None):
         check_conv_args(x, w, b, stride, pad)
         cin, k, _, cout = w.shape
         ho, wo = check_window(x.shape, k, stride, pad)
         dtype = np.result_type(x, w)
-        col = self.im2col(x.astype(dtype, copy=False), k, stride, pad)
+        view = window_view(pad_nchw(x.astype(dtype, copy=False), pad), k, stride, ho, wo)
         wmat = w.astype(dtype, copy=False).reshape(cin * k * k, cout).T  # [Cout, Cin·K·K], a view
-        y = np.matmul(wmat, col)  # [N, Cout, Ho·Wo]
-        y += b.astype(dtype, copy=False)[:, None]
-        return y.reshape(x.shape[0], cout, ho, wo), ConvCache(x, w, stride, pad)
+        y = np.empty((x.shape[0], cout, ho, wo), dtype=dtype)
+        bands = row_bands(ho, wo, cin * k * k)
+        for n in range(x.shape[0]):
+            for band in bands:
+                col = self._col(view[n], band)
+                if len(bands) == 1:  # the whole image: write straight into y
+                    np.matmul(wmat, col, out=y[n].reshape(cout, ho * wo))
+                else:
+                    out = self._buffer("out", (cout, col.shape[1]), dtype)
+                    np.matmul(wmat, col, out=out)
+                    y[n, :, band, :] = out.reshape(cout, -1, wo)
+        y += b.astype(dtype, copy=False)[:, None, None]
+        return y, ConvCache(x, w, stride, pad)
 
     def conv2d_backward(self, dy, cache: ConvCache, *, param_grads=True, tick: Tick | None = None):
         x, w, s, pad = cache.x, cache.w, cache.stride, cache.pad
         cin, k, _, cout = w.shape
-        n = dy.shape[0]
+        n_images, _, ho, wo = dy.shape
         dtype = np.result_type(dy, w, x)
-        dy2 = dy.astype(dtype, copy=False).reshape(n, cout, -1)  # [N, Cout, Ho·Wo]
+        dy = dy.astype(dtype, copy=False)
         wmat = w.astype(dtype, copy=False).reshape(cin * k * k, cout)  # [Cin·K·K, Cout]
-        dcol = np.matmul(wmat, dy2, out=self._buffer("dcol", (n, cin * k * k, dy2.shape[2]), dtype))
-        dx = col2im(dcol, x.shape, k, s, pad)
+        h, wd = x.shape[2:]
+        dxpad = np.zeros((n_images, cin, h + 2 * pad, wd + 2 * pad), dtype=dtype)
+        dw = np.zeros((cin * k * k, cout), dtype=dtype) if param_grads else None
+        view = window_view(pad_nchw(x.astype(dtype, copy=False), pad), k, s, ho, wo)
+        for n in range(n_images):
+            for band in row_bands(ho, wo, cin * k * k):
+                dy_band = dy[n, :, band, :].reshape(cout, -1)  # [Cout, rows·Wo], a view
+                dcol = self._buffer("dcol", (cin * k * k, dy_band.shape[1]), dtype)
+                np.matmul(wmat, dy_band, out=dcol)
+                col2im(dcol, dxpad[n], k, s, band, wo)
+                if param_grads:
+                    dw += self._col(view[n], band) @ dy_band.T
+        dx = np.ascontiguousarray(dxpad[:, :, pad : pad + h, pad : pad + wd])
         if not param_grads:
             return dx, None, None
-        col = self.im2col(x.astype(dtype, copy=False), k, s, pad)
-        dw = sum(col[i] @ dy2[i].T for i in range(n))  # [Cin·K·K, Cout]
-        db = dy2.sum(axis=(0, 2))
-        return dx, dw.reshape(w.shape), db
+        return dx, dw.reshape(w.shape), dy.sum(axis=(0, 2, 3))
 
     def maxpool2d_forward(self, x, kernel=2, stride=2, tick: Tick | None = None):
         ho, wo = check_window(x.shape, kernel, stride)

@@ -1,0 +1,257 @@
+"""Correctness checks a user can run on their own machine (``vgg check``).
+
+* :func:`layer_checks`: a backend's conv and pool layers, forward and every backward output, on
+  random inputs of several shapes, against the loops reference (and torch when installed).
+* :func:`gradient_checks`: analytic gradients against float64 central differences for conv,
+  pool, fully connected, ReLU, softmax and the style-transfer losses — the check that needs no
+  known-good output (lab manual §3.3.7, question 3).
+* :func:`compare_networks`: two implementations through the whole network on one image, layer
+  by layer. Each layer of the second is also run on the *first's* input to that layer
+  ("isolated"), so an error is pinned on the layer that makes it rather than on every layer
+  after it (lab manual §3.1.7, question 2).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from vggcli import losses, ops
+from vggcli.backends.base import Backend
+from vggcli.gradcheck import numeric_gradient, relative_error
+from vggcli.network import Network
+from vggcli.weights import WeightSet
+
+FLOAT32_TOL = 1e-4
+GRADIENT_TOL = 1e-5
+
+# (N, Cin, H, W, Cout, K, stride, pad) and (N, C, H, W, K, stride): odd sizes, strides, padding
+CONV_CASES = (
+    (1, 3, 7, 9, 4, 3, 1, 1),
+    (2, 5, 8, 6, 3, 3, 2, 1),
+    (1, 6, 5, 7, 2, 1, 1, 0),
+    (2, 4, 9, 11, 6, 5, 1, 2),
+)
+POOL_CASES = ((1, 3, 8, 8, 2, 2), (2, 4, 7, 9, 2, 2), (1, 2, 9, 9, 3, 2))
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    max_rel_error: float
+    tolerance: float
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.max_rel_error <= self.tolerance)  # NaN fails
+
+    def as_json(self) -> dict:
+        return {
+            "name": self.name,
+            "max_rel_error": self.max_rel_error,
+            "tolerance": self.tolerance,
+            "passed": self.passed,
+        }
+
+
+def _conv_outputs(impl, case, arrays) -> dict[str, np.ndarray]:
+    x, w, b, dy = arrays
+    _, _, _, _, _, _, stride, pad = case
+    y, cache = impl.conv2d_forward(x, w, b, stride, pad)
+    dx, dw, db = impl.conv2d_backward(dy, cache)
+    return {"forward": y, "dx": dx, "dw": dw, "db": db}
+
+
+def _pool_outputs(impl, case, arrays) -> dict[str, np.ndarray]:
+    x, dy = arrays
+    *_, k, s = case
+    y, cache = impl.maxpool2d_forward(x, k, s)
+    return {"forward": y, "dx": impl.maxpool2d_backward(dy, cache)}
+
+
+def layer_checks(backend: Backend, references: dict[str, Backend]) -> list[Check]:
+    """``backend`` against each reference on :data:`CONV_CASES` and :data:`POOL_CASES`."""
+    rng = np.random.default_rng(0)
+    checks = []
+    for case in CONV_CASES:
+        n, cin, h, w, cout, k, s, p = case
+        x = rng.standard_normal((n, cin, h, w), dtype=np.float32)
+        wt = rng.standard_normal((cin, k, k, cout), dtype=np.float32)
+        b = rng.standard_normal(cout, dtype=np.float32)
+        ho, wo = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
+        arrays = (x, wt, b, rng.standard_normal((n, cout, ho, wo), dtype=np.float32))
+        ours = _conv_outputs(backend, case, arrays)
+        label = f"conv {n}x{cin}x{h}x{w}→{cout} k{k} s{s} p{p}"
+        for ref_name, ref in references.items():
+            theirs = _conv_outputs(ref, case, arrays)
+            checks += [
+                Check(
+                    f"{label} {key} vs {ref_name}",
+                    relative_error(ours[key], theirs[key]),
+                    FLOAT32_TOL,
+                )
+                for key in ours
+            ]
+    for case in POOL_CASES:
+        n, c, h, w, k, s = case
+        x = rng.standard_normal((n, c, h, w), dtype=np.float32)
+        dy = rng.standard_normal((n, c, (h - k) // s + 1, (w - k) // s + 1), dtype=np.float32)
+        ours = _pool_outputs(backend, case, (x, dy))
+        label = f"maxpool {n}x{c}x{h}x{w} k{k} s{s}"
+        for ref_name, ref in references.items():
+            theirs = _pool_outputs(ref, case, (x, dy))
+            checks += [
+                Check(
+                    f"{label} {key} vs {ref_name}",
+                    relative_error(ours[key], theirs[key]),
+                    FLOAT32_TOL,
+                )
+                for key in ours
+            ]
+    return checks
+
+
+def _grad_check(name: str, loss: Callable[[], float], analytic: np.ndarray, wrt: np.ndarray):
+    return Check(
+        f"{name} vs central differences",
+        relative_error(analytic, numeric_gradient(loss, wrt)),
+        GRADIENT_TOL,
+    )
+
+
+def gradient_checks(backend: Backend) -> list[Check]:
+    """Every backward pass of ``backend`` and of the shared layers and losses, numerically."""
+    rng = np.random.default_rng(1)
+    checks = []
+    x, w, b = (
+        rng.standard_normal((2, 3, 5, 6)),
+        rng.standard_normal((3, 3, 3, 2)),
+        rng.standard_normal(2),
+    )
+    y, cache = backend.conv2d_forward(x, w, b, 2, 1)
+    g = rng.standard_normal(y.shape)
+    dx, dw, db = backend.conv2d_backward(g, cache)
+
+    def conv_loss():
+        return float(np.sum(backend.conv2d_forward(x, w, b, 2, 1)[0] * g))
+
+    checks += [
+        _grad_check(f"conv {what}", conv_loss, analytic, wrt)
+        for what, analytic, wrt in (("dx", dx, x), ("dw", dw, w), ("db", db, b))
+    ]
+
+    xp = rng.standard_normal((2, 2, 6, 7))
+    y, cache = backend.maxpool2d_forward(xp, 3, 2)
+    g = rng.standard_normal(y.shape)
+    checks.append(
+        _grad_check(
+            "maxpool dx",
+            lambda: float(np.sum(backend.maxpool2d_forward(xp, 3, 2)[0] * g)),
+            backend.maxpool2d_backward(g, cache),
+            xp,
+        )
+    )
+
+    xf, wf, bf = rng.standard_normal((3, 6)), rng.standard_normal((6, 4)), rng.standard_normal(4)
+    g = rng.standard_normal((3, 4))
+    fdx, fdw, fdb = ops.linear_backward(g, xf, wf)
+
+    def fc_loss():
+        return float(np.sum(ops.linear_forward(xf, wf, bf) * g))
+
+    checks += [
+        _grad_check(f"fully connected {what}", fc_loss, analytic, wrt)
+        for what, analytic, wrt in (("dx", fdx, xf), ("dw", fdw, wf), ("db", fdb, bf))
+    ]
+
+    z, g = rng.standard_normal((2, 5)), rng.standard_normal((2, 5))
+    checks.append(
+        _grad_check(
+            "relu dx",
+            lambda: float(np.sum(ops.relu_forward(z) * g)),
+            ops.relu_backward(g, ops.relu_forward(z)),
+            z,
+        )
+    )
+    checks.append(
+        _grad_check(
+            "softmax dx",
+            lambda: float(np.sum(ops.softmax_forward(z) * g)),
+            ops.softmax_backward(g, ops.softmax_forward(z)),
+            z,
+        )
+    )
+
+    feats, target = rng.standard_normal((1, 4, 3, 5)), rng.standard_normal((1, 4, 3, 5))
+    checks.append(
+        _grad_check(
+            "content loss dX",
+            lambda: losses.content_loss(feats, target)[0],
+            losses.content_loss(feats, target)[1],
+            feats,
+        )
+    )
+    gram = losses.gram(rng.standard_normal((1, 4, 3, 5)))
+    checks.append(
+        _grad_check(
+            "style loss dX",
+            lambda: losses.style_loss(feats, gram)[0],
+            losses.style_loss(feats, gram)[1],
+            feats,
+        )
+    )
+    checks.append(
+        _grad_check(
+            "total variation dX", lambda: losses.tv_loss(feats)[0], losses.tv_loss(feats)[1], feats
+        )
+    )
+    return checks
+
+
+@dataclass(frozen=True)
+class LayerDivergence:
+    """How far implementation B is from A at one layer: on A's input to that layer
+    (``isolated``) and after running the whole network itself (``propagated``)."""
+
+    name: str
+    isolated: float
+    propagated: float
+    tolerance: float = FLOAT32_TOL
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.isolated <= self.tolerance)
+
+    def as_json(self) -> dict:
+        return {
+            "name": self.name,
+            "max_rel_error": self.isolated,
+            "tolerance": self.tolerance,
+            "passed": self.passed,
+            "propagated_rel_error": self.propagated,
+        }
+
+
+def compare_networks(
+    weights: WeightSet, a: Backend, b: Backend, x: np.ndarray, last: str, progress=None
+) -> list[LayerDivergence]:
+    """Run ``x`` through both up to ``last``, keeping every layer's output, and compare."""
+    net_a, net_b = Network(weights, a), Network(weights, b)
+    names = [c.layer.name for c in net_a.plan(x.shape, [last])]
+    out_a = net_a.forward(x, names, progress=progress).outputs
+    out_b = net_b.forward(x, names, progress=progress).outputs
+    rows = []
+    previous = x
+    for name in names:
+        isolated = net_b.run_layer(name, previous)
+        rows.append(
+            LayerDivergence(
+                name,
+                relative_error(isolated, out_a[name]),
+                relative_error(out_b[name], out_a[name]),
+            )
+        )
+        previous = out_a[name]
+    return rows

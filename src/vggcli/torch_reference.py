@@ -1,0 +1,126 @@
+"""PyTorch as an *external reference* for ``vgg bench`` and ``vgg check``; optional.
+
+Nothing in the engine imports this module: it is loaded only when a user asks for ``torch`` in
+``--compare`` (or ``vgg check`` finds torch installed), so torch is never a runtime dependency.
+:class:`TorchOps` offers the backend interface for single layers (autograd for backward);
+:class:`TorchVGG` runs a whole :class:`~vggcli.weights.WeightSet` as a torch graph.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+
+from vggcli.backends.base import Backend, ConvCache, PoolCache
+from vggcli.errors import UsageError
+from vggcli.weights import WeightSet
+
+TORCH = "torch"
+
+
+def load_torch():
+    """The torch module, or UsageError saying it is optional and how to get it."""
+    try:
+        import torch
+    except ImportError:
+        raise UsageError(
+            "torch is not installed; it is only an optional reference here "
+            "(pip install torch, or `pip install vggcli[test]`)"
+        ) from None
+    return torch
+
+
+class TorchOps(Backend):
+    """Convolution and max pooling computed by torch.nn.functional, gradients by autograd."""
+
+    name = TORCH
+    summary = "PyTorch (external reference, not an engine backend)"
+
+    def __init__(self) -> None:
+        self.torch = load_torch()
+
+    def _tensor(self, a, grad=False):
+        t = self.torch.from_numpy(np.ascontiguousarray(a))
+        return t.requires_grad_(grad)
+
+    def conv2d_forward(self, x, w, b, stride=1, pad=0, tick=None):
+        xt, bt = self._tensor(x, True), self._tensor(b, True)
+        wt = self._tensor(w, True)  # [Cin, K, K, Cout]
+        yt = self.torch.nn.functional.conv2d(xt, wt.permute(3, 0, 1, 2), bt, stride, pad)
+        return yt.detach().numpy(), ConvCache((xt, wt, bt, yt), w, stride, pad)
+
+    def conv2d_backward(self, dy, cache: ConvCache, *, param_grads=True, tick=None):
+        xt, wt, bt, yt = cache.x
+        inputs = [xt, wt, bt] if param_grads else [xt]
+        grads = self.torch.autograd.grad(yt, inputs, self._tensor(dy), retain_graph=True)
+        if not param_grads:
+            return grads[0].numpy(), None, None
+        return tuple(g.numpy() for g in grads)
+
+    def maxpool2d_forward(self, x, kernel=2, stride=2, tick=None):
+        xt = self._tensor(x, True)
+        yt = self.torch.nn.functional.max_pool2d(xt, kernel, stride)
+        return yt.detach().numpy(), PoolCache((xt, yt), None, kernel, stride)
+
+    def maxpool2d_backward(self, dy, cache: PoolCache, tick=None):
+        xt, yt = cache.x
+        (dx,) = self.torch.autograd.grad(yt, [xt], self._tensor(dy), retain_graph=True)
+        return dx.numpy()
+
+
+class TorchVGG:
+    """The layers of ``weights`` as a torch graph: conv [Cout, Cin, K, K], fc [out, in],
+    flatten in MatConvNet's H, W, C order."""
+
+    def __init__(self, weights: WeightSet) -> None:
+        self.torch = load_torch()
+        self.layers = weights.layers
+        t = self.torch
+        self.params = {}
+        for layer in self.layers:
+            if layer.kind in ("conv", "fc"):
+                w, b = weights.params[layer.name]
+                w = np.asarray(w).transpose(3, 0, 1, 2) if layer.kind == "conv" else np.asarray(w).T
+                self.params[layer.name] = (
+                    t.from_numpy(np.ascontiguousarray(w)),
+                    t.from_numpy(np.array(b)),
+                )
+
+    def outputs(self, h, taps: Iterable[str]):
+        """Run the torch tensor ``h`` up to the deepest tap: {name: tensor}."""
+        F = self.torch.nn.functional
+        taps = set(taps)
+        last = max(i for i, layer in enumerate(self.layers) if layer.name in taps)
+        out = {}
+        for layer in self.layers[: last + 1]:
+            if layer.kind == "conv":
+                h = F.conv2d(h, *self.params[layer.name], layer.stride, layer.pad)
+            elif layer.kind == "relu":
+                h = F.relu(h)
+            elif layer.kind == "pool":
+                h = F.max_pool2d(h, layer.kernel, layer.stride)
+            elif layer.kind == "flatten":
+                h = h.permute(0, 2, 3, 1).reshape(h.shape[0], -1)
+            elif layer.kind == "fc":
+                h = F.linear(h, *self.params[layer.name])
+            elif layer.kind == "softmax":
+                h = self.torch.softmax(h, dim=1)
+            if layer.name in taps:
+                out[layer.name] = h
+        return out
+
+    def forward(self, x: np.ndarray, taps: Iterable[str]) -> dict[str, np.ndarray]:
+        with self.torch.no_grad():
+            out = self.outputs(self.torch.from_numpy(np.ascontiguousarray(x)), taps)
+        return {name: t.numpy() for name, t in out.items()}
+
+    def input_gradient(self, x: np.ndarray, grads: Mapping[str, np.ndarray]) -> np.ndarray:
+        """d(Σ_tap ⟨output_tap, grads_tap⟩)/dx by autograd."""
+        xt = self.torch.from_numpy(np.array(x)).requires_grad_(True)
+        out = self.outputs(xt, grads)
+        total = sum(
+            (out[name] * self.torch.from_numpy(np.asarray(g))).sum() for name, g in grads.items()
+        )
+        total.backward()
+        return xt.grad.numpy()
