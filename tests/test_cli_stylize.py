@@ -13,8 +13,6 @@ from PIL import Image
 
 from tests.test_cli_classify import assert_one_line_error
 from vggcli import store
-from vggcli.backends import BACKENDS
-from vggcli.backends.img2col import Img2colBackend
 from vggcli.cli import main
 from vggcli.style import Objective
 
@@ -230,14 +228,9 @@ def test_unwritable_output_fails_before_any_work(tiny_mat, tmp_path, monkeypatch
     assert_one_line_error(result, "cannot tell the image format")
 
 
-def test_inference_only_backends_are_refused(tiny_mat, tmp_path, monkeypatch):
-    class InferenceOnly(Img2colBackend):
-        name = "inference-only"
-        inference_only = True
-
-    monkeypatch.setitem(BACKENDS, "inference-only", InferenceOnly)
-    result = stylize(tmp_path, "--backend", "inference-only", weights=tiny_mat)
-    assert_one_line_error(result, "inference-only: style transfer needs gradients")
+def test_the_dlp_backend_is_refused(tiny_mat, tmp_path):
+    result = stylize(tmp_path, "--backend", "dlp", weights=tiny_mat)
+    assert_one_line_error(result, "inference-only")
 
 
 def test_missing_weights_mention_the_compact_ones(tmp_path):

@@ -176,8 +176,9 @@ def _with_errors_and_speedups(results: list[Result], outputs: dict[str, dict]) -
     first = results[0]
     for r in results:
         if reference is not None and r.backend in outputs:
+            ours = outputs[r.backend]
             r.max_rel_error = {
-                k: relative_error(outputs[r.backend][k], v) for k, v in reference.items()
+                k: relative_error(ours[k], v) for k, v in reference.items() if k in ours
             }
         r.speedup_forward = first.forward.median_s / r.forward.median_s
         if first.backward and r.backward:
@@ -185,11 +186,16 @@ def _with_errors_and_speedups(results: list[Result], outputs: dict[str, dict]) -
     return results
 
 
-def parse_compare(text: str) -> list[str]:
-    """'loops,img2col' → names, checked against the backends and ``torch``."""
+def parse_compare(text: str, whole_network: bool = False) -> list[str]:
+    """'loops,img2col' → names, checked against the backends and ``torch`` (and ``dlp``,
+    which runs whole networks only, when ``whole_network``)."""
     names = [n.strip() for n in text.split(",") if n.strip()]
-    known = [*BACKENDS, "torch"]
+    known = [*BACKENDS, "torch", *(("dlp", "dlp-pycnml") if whole_network else ())]
     for name in names:
+        if name in ("dlp", "dlp-pycnml") and not whole_network:
+            raise UsageError(
+                "dlp runs whole networks only: use `vgg bench vgg19 --compare img2col,dlp`"
+            )
         if name not in known:
             raise UsageError(f"unknown implementation {name!r}; choose from: {', '.join(known)}")
     if not names or len(set(names)) != len(names):

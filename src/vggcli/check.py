@@ -21,8 +21,6 @@ import numpy as np
 from vggcli import losses, ops
 from vggcli.backends.base import Backend
 from vggcli.gradcheck import numeric_gradient, relative_error
-from vggcli.network import Network
-from vggcli.weights import WeightSet
 
 FLOAT32_TOL = 1e-4
 GRADIENT_TOL = 1e-5
@@ -235,22 +233,25 @@ class LayerDivergence:
 
 
 def compare_networks(
-    weights: WeightSet, a: Backend, b: Backend, x: np.ndarray, last: str, progress=None
+    model_a, model_b, x: np.ndarray, last: str, progress=None
 ) -> list[LayerDivergence]:
-    """Run ``x`` through both up to ``last``, keeping every layer's output, and compare."""
-    net_a, net_b = Network(weights, a), Network(weights, b)
-    names = [c.layer.name for c in net_a.plan(x.shape, [last])]
-    out_a = net_a.forward(x, names, progress=progress).outputs
-    out_b = net_b.forward(x, names, progress=progress).outputs
+    """Run ``x`` through both models (a Network, or the DLP path) up to ``last``, keeping
+    every layer's output, and compare them layer by layer. The tolerance is the second
+    model's (int8 for the DLP, float32 rounding otherwise)."""
+    names = [c.layer.name for c in model_a.plan(x.shape, [last])]
+    out_a = model_a.forward(x, names, progress=progress).outputs
+    out_b = model_b.forward(x, names, progress=progress).outputs
+    tolerance = getattr(model_b, "tolerance", FLOAT32_TOL)
     rows = []
     previous = x
     for name in names:
-        isolated = net_b.run_layer(name, previous)
+        isolated = model_b.run_layer(name, previous)
         rows.append(
             LayerDivergence(
                 name,
                 relative_error(isolated, out_a[name]),
                 relative_error(out_b[name], out_a[name]),
+                tolerance,
             )
         )
         previous = out_a[name]

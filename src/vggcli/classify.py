@@ -95,8 +95,9 @@ class Classifier:
     ) -> ImageResult:
         x = self.preprocess(path)
         start = time.perf_counter()
-        probs = self.model.forward(x, taps=("softmax",), progress=progress).outputs["softmax"][0]
-        seconds = time.perf_counter() - start
+        result = self.model.forward(x, taps=("softmax",), progress=progress)
+        seconds = time.perf_counter() - start if result.seconds is None else result.seconds
+        probs = result.outputs["softmax"][0]
         order = np.argsort(-probs, kind="stable")
         top_k = [
             Prediction(rank, int(i), self.names[i], float(probs[i]))

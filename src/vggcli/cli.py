@@ -19,8 +19,10 @@ from vggcli import __version__, bench, ui
 from vggcli.backends import BACKENDS, DEFAULT_BACKEND, get_backend
 from vggcli.check import compare_networks, gradient_checks, layer_checks
 from vggcli.classify import Classifier, ImageResult, read_file_list, summarize
+from vggcli.dlp.calibrate import calibrate
 from vggcli.errors import ImageError, UsageError, VggError
-from vggcli.images import RESIZE_MODES, load_image, resize, to_input
+from vggcli.images import RESIZE_MODES, check_writable, load_image, resize, to_input
+from vggcli.models import DLP_NAMES, build_model, check_name, gradient_backend
 from vggcli.network import Network
 from vggcli.profile import profile_network
 from vggcli.store import (
@@ -89,7 +91,8 @@ def backend_option(f):
         default=DEFAULT_BACKEND,
         show_default=True,
         metavar="NAME",
-        help=f"How convolution and pooling are computed: {', '.join(BACKENDS)}.",
+        help="How the network is computed: loops (the manual's nested loops), img2col "
+        "(im2col + GEMM) or dlp (int8 on a Cambricon DLP through pycnml, emulated without one).",
     )(f)
 
 
@@ -127,8 +130,17 @@ def emit_json(document: dict) -> None:
 )
 @weights_option
 @click.option("--seed", default=0, show_default=True, help="Seed of --weights random.")
+@click.option(
+    "--quant-params",
+    type=click.Path(path_type=Path),
+    metavar="NPZ",
+    help="dlp: int8 (position, scale) pairs in the course's format (vgg calibrate); "
+    "default: calibrated once on the packaged example images.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
-def classify(images, file_list, backend, top, resize_mode, weights_spec, seed, as_json):
+def classify(
+    images, file_list, backend, top, resize_mode, weights_spec, seed, quant_params, as_json
+):
     """Classify IMAGE(s) with VGG19 and show the top classes.
 
     \b
@@ -137,15 +149,17 @@ def classify(images, file_list, backend, top, resize_mode, weights_spec, seed, a
       vgg classify a.jpg b.png --top 10 --backend loops
       vgg classify --file-list examples/val.txt
       vgg classify cat.jpg --json --top 1000
+      vgg classify cat.jpg --backend dlp --quant-params vgg19_quant_param_new.npz
     """
     if not images and file_list is None:
         raise UsageError("give at least one IMAGE or --file-list FILE")
     for path in images:
         if not path.exists():
             raise ImageError(f"image not found: {path}")
-    engine = get_backend(backend)
+    check_name(backend)
     weights = resolve_weights(weights_spec, need_classifier=True, seed=seed, notify=ui.note)
-    classifier = Classifier(Network(weights, engine), weights, resize_mode)
+    model = build_model(backend, weights, quant_params=quant_params, notify=ui.note)
+    classifier = Classifier(model, weights, resize_mode)
     top = min(top, len(classifier.names))
     jobs = [(Path(p), None) for p in images]
     if file_list is not None:
@@ -154,7 +168,7 @@ def classify(images, file_list, backend, top, resize_mode, weights_spec, seed, a
 
     if not as_json:
         ui.note(
-            f"backend {engine.name} · weights {weights.description}"
+            f"backend {_backend_label(model)} · weights {weights.description}"
             f"{f' ({weights.path})' if weights.path else ''} · resize {resize_mode} 224x224"
         )
     if not weights.meaningful:
@@ -169,7 +183,7 @@ def classify(images, file_list, backend, top, resize_mode, weights_spec, seed, a
     plan = classifier.model.plan((1, 3, 224, 224), ("softmax",))
     try:
         for path, label_id in jobs:
-            with ui.LayerBar(sum(c.work for c in plan), f"{path.name} [{engine.name}]") as bar:
+            with ui.LayerBar(sum(c.work for c in plan), f"{path.name} [{model.name}]") as bar:
                 result = classifier.classify(path, top, label_id, progress=bar)
             results.append(result)
             if not as_json and file_list is None:
@@ -183,10 +197,12 @@ def classify(images, file_list, backend, top, resize_mode, weights_spec, seed, a
 
     if as_json:
         document = {
-            "backend": engine.name,
+            "backend": model.name,
             "weights": {"source": weights.source, "path": weights.path},
             "results": [_result_json(r) for r in results],
         }
+        if model.name == "dlp":
+            document["dlp"] = {"device": model.description, "quant_params": model.quant_source}
         if file_list is not None:
             s = summarize(labelled, elapsed)
             document["summary"] = {
@@ -201,6 +217,10 @@ def classify(images, file_list, backend, top, resize_mode, weights_spec, seed, a
         ui.out.print(ui.summary_table(summarize(labelled, elapsed), labelled, interrupted))
     if interrupted:
         sys.exit(130)
+
+
+def _backend_label(model) -> str:
+    return f"dlp: {model.description}" if model.name == "dlp" else model.name
 
 
 def _result_json(r: ImageResult) -> dict:
@@ -458,12 +478,7 @@ def stylize(
             raise ImageError(f"image not found: {path}")
     if output is None:
         output = Path(f"{content.stem}-{styles[0].stem}.png")
-    engine = get_backend(backend)
-    if engine.inference_only:
-        raise UsageError(
-            f"the {engine.name} backend is inference-only: style transfer needs "
-            "gradients; use --backend img2col or loops"
-        )
+    engine = gradient_backend(backend)
     files = RunFiles(output, checkpoint_dir, checkpoint_every, None, None)
     files.check()
     weights = resolve_weights(weights_spec, need_classifier=False, notify=ui.note)
@@ -601,6 +616,12 @@ BENCH_DEFAULTS = {  # kind: (--compare, --size, --layer)
     show_default=True,
     help="vgg19/stylize: weights (timings do not depend on their values).",
 )
+@click.option(
+    "--quant-params",
+    type=click.Path(path_type=Path),
+    metavar="NPZ",
+    help="vgg19 with dlp: int8 parameters (default: calibrated on the examples).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
 def bench_command(
     kind,
@@ -616,6 +637,7 @@ def bench_command(
     warmup,
     budget,
     weights_spec,
+    quant_params,
     as_json,
 ):
     """Time implementations against each other: forward, backward, GFLOP/s, speed-up, error.
@@ -627,10 +649,11 @@ def bench_command(
       vgg bench conv --shape 1x64x56x56 --cout 128 --kernel 3 --stride 1 --pad 1
       vgg bench pool --compare loops,img2col
       vgg bench vgg19 --compare img2col,torch --size 224
+      vgg bench vgg19 --compare img2col,dlp
       vgg bench stylize --size 192x320 --compare img2col,torch
     """
     default_compare, default_size, default_layer = BENCH_DEFAULTS[kind]
-    names = bench.parse_compare(compare or default_compare)
+    names = bench.parse_compare(compare or default_compare, whole_network=kind == "vgg19")
     if TORCH in names:
         load_torch()
     size = parse_hw(size_text or default_size)
@@ -666,10 +689,27 @@ def bench_command(
         results = bench.bench_layer(
             case, names, repeat=repeat, warmup=warmup, budget=budget_s, progress=progress
         )
+    elif kind == "vgg19":
+        weights = resolve_weights(weights_spec, need_classifier=False, notify=ui.note)
+        runners = {}
+        for name in names:
+            if name in DLP_NAMES:
+                model = build_model(name, weights, quant_params=quant_params, notify=ui.note)
+                runners[name] = lambda x, taps, model=model: _dlp_outputs(model, x, taps)
+                config["dlp"] = {"device": model.description, "quant_params": model.quant_source}
+        results, geometry = bench.bench_vgg19(
+            weights,
+            names,
+            size,
+            repeat=repeat,
+            warmup=warmup,
+            budget=budget_s,
+            progress=progress,
+            runners=runners,
+        )
     else:
         weights = resolve_weights(weights_spec, need_classifier=False, notify=ui.note)
-        run = bench.bench_vgg19 if kind == "vgg19" else bench.bench_stylize
-        results, geometry = run(
+        results, geometry = bench.bench_stylize(
             weights, names, size, repeat=repeat, warmup=warmup, budget=budget_s, progress=progress
         )
     report = bench.Report(kind, {**geometry, **config, "machine": bench.machine_info()}, results)
@@ -683,6 +723,12 @@ def bench_command(
             f" · OPENBLAS_CORETYPE={info['openblas_coretype'] or 'auto'} · medians of "
             f"{repeat} runs after {warmup} warm-up"
         )
+
+
+def _dlp_outputs(model, x, taps) -> dict:
+    """The taps the DLP path can give (all with the emulator, the softmax with pycnml)."""
+    available = taps if model.emulated else [t for t in taps if t == "softmax"]
+    return model.forward(x, available).outputs
 
 
 @main.command("profile")
@@ -729,6 +775,11 @@ def profile_command(
       vgg profile examples/chelsea.png --backend img2col --backward
       vgg profile --size 192x320 --backward --json
     """
+    if check_name(backend) == "dlp":
+        raise UsageError(
+            "vgg profile times the layers of loops or img2col; time the DLP path "
+            "with `vgg bench vgg19 --compare img2col,dlp`"
+        )
     engine = get_backend(backend)
     weights = resolve_weights(weights_spec, need_classifier=False, notify=ui.note)
     size = parse_hw(size_text)
@@ -773,8 +824,8 @@ def profile_command(
 @click.option(
     "--compare",
     metavar="A,B",
-    help="With IMAGE: run both through the network and compare layer by layer "
-    "(default: loops,BACKEND).",
+    help="With IMAGE: run both through the network and compare B with A layer by layer "
+    "(default: loops,BACKEND). dlp shows where the int8 error enters.",
 )
 @click.option(
     "--size",
@@ -783,8 +834,14 @@ def profile_command(
     help="With IMAGE: input size (default 224 with a classifier, else 64).",
 )
 @weights_option
+@click.option(
+    "--quant-params",
+    type=click.Path(path_type=Path),
+    metavar="NPZ",
+    help="With dlp: int8 parameters (default: calibrated on the examples).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
-def check_command(image, backend, compare, size_text, weights_spec, as_json):
+def check_command(image, backend, compare, size_text, weights_spec, quant_params, as_json):
     """Check a backend: every layer against the loops reference (and torch), gradients against
     central differences; with IMAGE, two implementations layer by layer. Exit status 1 on any
     failure.
@@ -793,10 +850,16 @@ def check_command(image, backend, compare, size_text, weights_spec, as_json):
     Examples:
       vgg check --backend img2col
       vgg check examples/chelsea.png --compare img2col,loops --size 64
+      vgg check examples/chelsea.png --compare img2col,dlp
     """
     if image is None:
         if compare:
             raise UsageError("--compare needs an IMAGE to run through the network")
+        if check_name(backend) == "dlp":
+            raise UsageError(
+                "without an IMAGE, vgg check tests the layers of loops or img2col; "
+                "for the DLP path: vgg check IMAGE --compare img2col,dlp"
+            )
         engine = get_backend(backend)
         references = {}
         if engine.name != "loops":
@@ -820,22 +883,100 @@ def check_command(image, backend, compare, size_text, weights_spec, as_json):
                 + (f"; first failure: {failed[0].name}" if failed else "")
             )
     else:
-        a_name, b_name = (bench.parse_compare(compare) if compare else ["loops", backend])[:2]
-        if not compare and backend == "loops":
-            raise UsageError("give --compare A,B (or a --backend other than loops)")
+        names = [n.strip() for n in compare.split(",")] if compare else ["loops", backend]
+        if len(names) != 2 or len({check_name(n) for n in names}) != 2:
+            raise UsageError("--compare takes two different backends, A,B: B is checked against A")
         weights = resolve_weights(weights_spec, need_classifier=False, notify=ui.note)
-        default = "224" if weights.has_classifier else "64"
-        size = parse_hw(size_text or default)
+        size = parse_hw(size_text or ("224" if weights.has_classifier else "64"))
         last = "softmax" if weights.has_classifier and size == (224, 224) else "pool5"
         x = to_input(resize(load_image(image), size), weights.preprocessing)
-        a, b = get_backend(a_name), get_backend(b_name)
-        total = sum(c.work for c in Network(weights, a).plan(x.shape, [last]))
-        with ui.LayerBar(2 * total, f"check {a_name} vs {b_name}") as bar:
-            rows = compare_networks(weights, a, b, x, last, progress=bar)
+        a, b = (
+            build_model(
+                n, weights, quant_params=quant_params if "dlp" in n else None, notify=ui.note
+            )
+            for n in names
+        )
+        total = sum(c.work for c in a.plan(x.shape, [last]))
+        with ui.LayerBar(2 * total, f"check {a.name} vs {b.name}") as bar:
+            rows = compare_networks(a, b, x, last, progress=bar)
         passed = all(r.passed for r in rows)
         if as_json:
             emit_json({"passed": passed, "checks": [r.as_json() for r in rows]})
         else:
-            ui.out.print(ui.divergence_table(rows, a_name, b_name))
+            ui.out.print(ui.divergence_table(rows, a.name, b.name))
+            for m in (a, b):
+                if m.name == "dlp":
+                    ui.note(f"dlp: {m.description}, int8 parameters {m.quant_source}")
     if not passed:
         sys.exit(1)
+
+
+@main.command("calibrate")
+@click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    default=Path("quant.npz"),
+    show_default=True,
+    help="Where to write the parameters (course format, .npz).",
+)
+@click.option(
+    "--resize",
+    "resize_mode",
+    type=click.Choice(RESIZE_MODES),
+    default="stretch",
+    show_default=True,
+    help="How images are brought to 224x224 (as for classify).",
+)
+@weights_option
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
+def calibrate_command(images, output, resize_mode, weights_spec, as_json):
+    """Int8 (position, scale) pairs for the DLP path, from calibration images.
+
+    Each conv/fc layer's input pair comes from the largest |value| it sees over IMAGES (float
+    network), its filter pair from its weights; the file has the course's layout (arrays
+    `input` and `filter`, 19 pairs each) and is read by --quant-params.
+
+    \b
+    Example:
+      vgg calibrate examples/*.jpg examples/*.png -o quant.npz
+    """
+    for path in images:
+        if not path.exists():
+            raise ImageError(f"image not found: {path}")
+    if output.suffix != ".npz":
+        raise UsageError(f"the output is an .npz file, got {output}")
+    check_writable(output)
+    weights = resolve_weights(weights_spec, need_classifier=True, notify=ui.note)
+    bar = ui.step_bar(len(images), 0, "calibrate")
+    result = calibrate(weights, list(images), resize_mode, on_image=lambda path: bar.update(1))
+    bar.close()
+    result.params.save(output)
+    rows = [
+        {
+            "layer": name,
+            "input_absmax": ia,
+            "input_position": ip.position,
+            "input_scale": ip.scale,
+            "filter_absmax": fa,
+            "filter_position": fp.position,
+            "filter_scale": fp.scale,
+        }
+        for name, ia, ip, fa, fp in zip(
+            result.params.layers,
+            result.input_absmax,
+            result.params.inputs,
+            result.filter_absmax,
+            result.params.filters,
+            strict=True,
+        )
+    ]
+    if as_json:
+        emit_json({"output": str(output), "images": result.images, "layers": rows})
+    else:
+        ui.out.print(ui.calibration_table(rows))
+        ui.out.print(
+            f"wrote {output} ({len(rows)} layers, from {result.images} images); use it "
+            f"with --backend dlp --quant-params {output}"
+        )

@@ -27,10 +27,12 @@ Progress = Callable[[Layer, int], None]
 
 @dataclass
 class ForwardResult:
-    """Tapped outputs by layer name, and (when recorded) each layer's cache, in order."""
+    """Tapped outputs by layer name, and (when recorded) each layer's cache, in order.
+    ``seconds``: the time of the computation proper, when the runner measures it itself."""
 
     outputs: dict[str, np.ndarray]
     trace: list[tuple[Layer, Any]] | None = None
+    seconds: float | None = None
 
 
 @dataclass
@@ -65,6 +67,11 @@ class Network:
         self.backend = backend
         self.layers: tuple[Layer, ...] = weights.layers
         self._index = {layer.name: i for i, layer in enumerate(self.layers)}
+
+    @property
+    def name(self) -> str:
+        """The backend's name: what ``--backend`` chose."""
+        return self.backend.name
 
     @property
     def layer_names(self) -> tuple[str, ...]:

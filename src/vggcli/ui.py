@@ -434,3 +434,24 @@ def divergence_table(rows, a: str, b: str) -> Table:
         )
     table.caption_justify = "left"
     return table
+
+
+def calibration_table(rows: list[dict]) -> Table:
+    table = Table(
+        title="int8 quantisation pairs (position, scale): q = round(x·scale/2^position)",
+        title_justify="left",
+        title_style="bold",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+    )
+    for c in ("layer", "input |max|", "input pair", "filter |max|", "filter pair"):
+        table.add_column(c, justify="left" if c == "layer" else "right")
+    for r in rows:
+        table.add_row(
+            r["layer"],
+            f"{r['input_absmax']:.5g}",
+            f"({r['input_position']}, {r['input_scale']:.7f})",
+            f"{r['filter_absmax']:.5g}",
+            f"({r['filter_position']}, {r['filter_scale']:.7f})",
+        )
+    return table

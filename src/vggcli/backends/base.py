@@ -50,7 +50,6 @@ class Backend(ABC):
 
     name: ClassVar[str]
     summary: ClassVar[str]
-    inference_only: ClassVar[bool] = False
 
     @abstractmethod
     def conv2d_forward(

@@ -1,0 +1,153 @@
+"""VGG19 on the DLP through the pycnml API (lab manual §3.2), real or emulated.
+
+Written once against the pycnml 0.3 API: when ``import pycnml`` works it drives the real
+library (a Cambricon MLU270), otherwise :mod:`vggcli.dlp.emulator`, which implements the same
+calls in numpy. The sequence is the course's: ``CnmlNet(16)``, ``setInputShape``, one
+``create*Layer`` per layer with the input quantisation pair of each conv/fc layer, then
+``loadParams`` for each conv/fc layer (conv weights [Cout, Cin, H, W], fc weights [out, in],
+flattened float64, with the filter quantisation pair), and per image ``setInputData`` (the
+NCHW image flattened, float64), ``forward``, ``getOutputData``. Inference only.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+from collections.abc import Iterable
+
+import numpy as np
+
+from vggcli.dlp import emulator
+from vggcli.dlp.quant import QuantParams
+from vggcli.errors import UsageError
+from vggcli.network import ForwardResult
+from vggcli.vgg19 import CLASSIFIER_INPUT, Layer, LayerCost, plan
+from vggcli.weights import WeightSet
+
+CORES = 16  # an MLU270 has 16 cores; the course's code asks for all of them
+DLP_TOLERANCE = 0.05  # per layer, on the float network's input: int8 steps plus fp16 rounding
+
+
+def load_pycnml():
+    """The real pycnml module, or None when it is not installed."""
+    try:
+        return importlib.import_module("pycnml")
+    except ImportError:
+        return None
+
+
+class DlpNetwork:
+    """The classifier of ``weights`` on a DLP: ``forward(x)`` gives the softmax output.
+
+    ``module`` is pycnml or the emulator (default: pycnml when importable). ``description``
+    says which ran; with the emulator every layer's output is available as a tap.
+    """
+
+    name = "dlp"
+    inference_only = True
+    tolerance = DLP_TOLERANCE
+
+    def __init__(self, weights: WeightSet, quant: QuantParams, module=None) -> None:
+        if not weights.has_classifier:
+            raise UsageError(
+                "the DLP path runs the whole classifier: it needs the full "
+                "MatConvNet weights (run `vgg fetch-weights`)"
+            )
+        if module is None:
+            module = load_pycnml() or emulator
+        self.module = module
+        self.emulated = module is emulator
+        self.description = (
+            "emulated int8 (pycnml not found)" if self.emulated else "pycnml on a Cambricon DLP"
+        )
+        self.weights = weights
+        self.layers: tuple[Layer, ...] = weights.layers
+        self.quant = quant
+        self.net = self._build()
+
+    def _build(self):
+        m, size = self.module, CLASSIFIER_INPUT
+        net = m.CnmlNet(CORES)
+        net.setInputShape(1, 3, size, size)
+        for layer in self.layers:
+            if layer.kind == "conv":
+                qp = self.quant.input(layer.name)
+                net.createConvLayer(
+                    layer.name,
+                    layer.cout,
+                    layer.kernel,
+                    layer.stride,
+                    1,
+                    layer.pad,
+                    m.QuantParam(qp.position, qp.scale),
+                )
+            elif layer.kind == "relu":
+                net.createReLuLayer(layer.name)
+            elif layer.kind == "pool":
+                net.createPoolingLayer(layer.name, layer.kernel, layer.stride)
+            elif layer.kind == "flatten":
+                pool5 = plan(self.layers, (1, 3, size, size))[self.layers.index(layer)]
+                net.createFlattenLayer(layer.name, [1, pool5.out_shape[1], 1, 1])
+            elif layer.kind == "fc":
+                qp = self.quant.input(layer.name)
+                net.createMlpLayer(layer.name, layer.cout, m.QuantParam(qp.position, qp.scale))
+            elif layer.kind == "softmax":
+                net.createSoftmaxLayer(layer.name, 1)
+        for index, layer in enumerate(self.layers):
+            if layer.kind not in ("conv", "fc"):
+                continue
+            w, b = self.weights.params[layer.name]
+            w = np.asarray(w)
+            # conv [Cin, K, K, Cout] → [Cout, Cin, K, K]; fc [in, out] → [out, in]
+            w = w.transpose(3, 0, 1, 2) if layer.kind == "conv" else w.T
+            qp = self.quant.filter(layer.name)
+            net.loadParams(
+                index,
+                np.ascontiguousarray(w, dtype=np.float64).reshape(-1),
+                np.asarray(b, dtype=np.float64).reshape(-1),
+                m.QuantParam(qp.position, qp.scale),
+            )
+        return net
+
+    def plan(self, in_shape, taps=("softmax",)) -> list[LayerCost]:
+        return plan(self.layers, tuple(in_shape))
+
+    def forward(
+        self, x: np.ndarray, taps: Iterable[str] = ("softmax",), *, progress=None, **unused
+    ) -> ForwardResult:
+        """x [1, 3, 224, 224] preprocessed → the tapped outputs (any layer with the emulator,
+        only the softmax with real pycnml). ``seconds`` is the time of ``net.forward()``,
+        the lab manual's performance figure."""
+        taps = list(taps)
+        self.plan(x.shape)  # UsageError for a wrong input size
+        if x.shape[0] != 1:
+            raise UsageError("the DLP network takes one image at a time")
+        names = [layer.name for layer in self.layers]
+        for tap in taps:
+            if tap not in names or (not self.emulated and tap != "softmax"):
+                what = "any layer" if self.emulated else "the softmax output only"
+                raise UsageError(f"cannot tap {tap!r}: the DLP path gives {what}")
+        self.net.setInputData(np.ascontiguousarray(x, dtype=np.float64).reshape(-1))
+        start = time.perf_counter()
+        self.net.forward()
+        seconds = time.perf_counter() - start
+        outputs = {"softmax": np.asarray(self.net.getOutputData(), np.float32).reshape(1, -1)}
+        if self.emulated:
+            every = self.net.layer_outputs()
+            outputs.update({t: _as_engine_shape(t, every[t]) for t in taps if t != "softmax"})
+        if progress:
+            progress(self.layers[-1], sum(c.work for c in self.plan(x.shape)))
+        return ForwardResult({t: outputs[t] for t in taps}, seconds=seconds)
+
+    def run_layer(self, name: str, x: np.ndarray) -> np.ndarray:
+        """One emulated layer alone, on a float input (for ``vgg check``)."""
+        if not self.emulated:
+            raise UsageError("single layers can only be run on the emulator")
+        if name.startswith(("fc", "relu6", "relu7", "softmax")):
+            x = x.reshape(*x.shape, 1, 1)  # pycnml's layers after flatten are [N, F, 1, 1]
+        return _as_engine_shape(name, self.net.run_layer(name, x))
+
+
+def _as_engine_shape(name: str, y: np.ndarray) -> np.ndarray:
+    """pycnml keeps [N, F, 1, 1] after flatten where the engine has [N, F]."""
+    return y.reshape(y.shape[0], -1) if y.ndim == 4 and y.shape[2:] == (1, 1) else y
