@@ -1,0 +1,56 @@
+"""The ``vgg`` command line: parse options, call the library, render. No maths here.
+
+Errors the user can fix (:class:`vggcli.errors.VggError`) print as one ``Error: …`` line and exit
+with status 1; ``--json`` puts exactly one JSON document on stdout. One module per command
+family: classify, fetch, stylize, bench (bench, profile), check (check, calibrate).
+"""
+
+from __future__ import annotations
+
+import click
+
+from vggcli import __version__
+from vggcli.cli.bench import bench_command, profile_command
+from vggcli.cli.check import calibrate_command, check_command
+from vggcli.cli.classify import classify
+from vggcli.cli.fetch import fetch_weights
+from vggcli.cli.stylize import stylize
+from vggcli.errors import VggError
+
+
+class VggGroup(click.Group):
+    """Turns the library's user errors into click's one-line errors."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except VggError as e:
+            raise click.ClickException(str(e)) from None
+        except MemoryError:
+            raise click.ClickException("out of memory: try a smaller image size") from None
+
+
+@click.group(
+    cls=VggGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}
+)
+@click.version_option(__version__, "-V", "--version", prog_name="vgg")
+def main() -> None:
+    """VGG19 from first principles: classify images, transfer styles, compare how convolution
+    is computed. numpy only, no deep-learning framework.
+
+    \b
+    First time: vgg fetch-weights          (official MatConvNet VGG19, 535 MB, cached)
+    Then:       vgg classify examples/chelsea.png
+    """
+
+
+for command in (
+    classify,
+    fetch_weights,
+    stylize,
+    bench_command,
+    profile_command,
+    check_command,
+    calibrate_command,
+):
+    main.add_command(command)

