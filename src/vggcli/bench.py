@@ -23,7 +23,7 @@ import platform
 import statistics
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -31,8 +31,9 @@ from vggcli.backends import BACKENDS, get_backend
 from vggcli.backends.base import Backend
 from vggcli.errors import UsageError
 from vggcli.gradcheck import relative_error
+from vggcli.layercases import conv_case, pool_case
 from vggcli.network import Network
-from vggcli.vgg19 import Layer, LayerCost, layer_cost, plan, vgg19_layers
+from vggcli.vgg19 import LayerCost, plan, vgg19_layers
 from vggcli.weights import WeightSet
 
 KINDS = ("conv", "pool", "vgg19", "stylize")
@@ -212,106 +213,6 @@ def _implementation(name: str):
 # --- single layers -------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ConvCase:
-    """x [N, Cin, H, W], w [Cin, K, K, Cout], b [Cout], dy like y; sliceable over Cout."""
-
-    x: np.ndarray
-    w: np.ndarray
-    b: np.ndarray
-    dy: np.ndarray
-    stride: int
-    pad: int
-
-    @property
-    def channels(self) -> int:
-        return self.w.shape[3]
-
-    @property
-    def flops(self) -> int:
-        return 2 * self.dy.size * int(np.prod(self.w.shape[:3]))
-
-    def sliced(self, k: int) -> ConvCase:
-        if k == self.channels:
-            return self
-        return replace(
-            self,
-            w=np.ascontiguousarray(self.w[..., :k]),
-            b=self.b[:k],
-            dy=np.ascontiguousarray(self.dy[:, :k]),
-        )
-
-    def run(self, impl, deadline: _Deadline | None = None):
-        tick = deadline.tick if deadline else None
-        start = time.perf_counter()
-        y, cache = impl.conv2d_forward(self.x, self.w, self.b, self.stride, self.pad, tick=tick)
-        middle = time.perf_counter()
-        dx, dw, db = impl.conv2d_backward(self.dy, cache, tick=tick)
-        return middle - start, time.perf_counter() - middle, {"y": y, "dx": dx, "dw": dw, "db": db}
-
-
-@dataclass(frozen=True)
-class PoolCase:
-    """x [N, C, H, W], dy like y; sliceable over C."""
-
-    x: np.ndarray
-    dy: np.ndarray
-    kernel: int
-    stride: int
-
-    @property
-    def channels(self) -> int:
-        return self.x.shape[1]
-
-    @property
-    def flops(self) -> int:  # compared elements
-        return self.dy.size * self.kernel**2
-
-    def sliced(self, k: int) -> PoolCase:
-        if k == self.channels:
-            return self
-        return replace(
-            self, x=np.ascontiguousarray(self.x[:, :k]), dy=np.ascontiguousarray(self.dy[:, :k])
-        )
-
-    def run(self, impl, deadline: _Deadline | None = None):
-        tick = deadline.tick if deadline else None
-        start = time.perf_counter()
-        y, cache = impl.maxpool2d_forward(self.x, self.kernel, self.stride, tick=tick)
-        middle = time.perf_counter()
-        dx = impl.maxpool2d_backward(self.dy, cache, tick=tick)
-        return middle - start, time.perf_counter() - middle, {"y": y, "dx": dx}
-
-
-def conv_case(
-    shape: tuple[int, ...], cout: int, kernel: int, stride: int, pad: int, seed: int = 0
-) -> ConvCase:
-    """Random float32 inputs (He-scaled weights) for one convolution."""
-    out = layer_cost(Layer("conv", "conv", shape[1], cout, kernel, stride, pad), shape).out_shape
-    if min(out) < 1:
-        raise UsageError(f"a {kernel}x{kernel}/{stride} convolution does not fit {shape}")
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal(shape, dtype=np.float32)
-    w = rng.standard_normal((shape[1], kernel, kernel, cout), dtype=np.float32)
-    w *= np.float32(math.sqrt(2 / (shape[1] * kernel * kernel)))
-    b = rng.standard_normal(cout, dtype=np.float32)
-    return ConvCase(x, w, b, rng.standard_normal(out, dtype=np.float32), stride, pad)
-
-
-def pool_case(shape: tuple[int, ...], kernel: int, stride: int, seed: int = 0) -> PoolCase:
-    """Random float32 inputs for one max pooling."""
-    out = layer_cost(Layer("pool", "pool", kernel=kernel, stride=stride), shape).out_shape
-    if min(out) < 1:
-        raise UsageError(f"a {kernel}x{kernel}/{stride} pooling does not fit {shape}")
-    rng = np.random.default_rng(seed)
-    return PoolCase(
-        rng.standard_normal(shape, dtype=np.float32),
-        rng.standard_normal(out, dtype=np.float32),
-        kernel,
-        stride,
-    )
-
-
 def layer_geometry(name: str, size: tuple[int, int]) -> LayerCost:
     """The shape and cost of VGG19's layer ``name`` for an input image of ``size``."""
     layers = vgg19_layers(fc=None)
@@ -339,7 +240,7 @@ def bench_layer(
     for name in names:
         impl = _implementation(name)
         k = case.channels
-        if not _fits(lambda deadline=None, impl=impl: case.run(impl, deadline), allowed):
+        if not _fits(lambda deadline=None, impl=impl: case.run(impl, _tick_of(deadline)), allowed):
             one = sum(case.sliced(1).run(impl)[:2])  # the cost of one output channel
             k = max(1, min(case.channels, math.floor(allowed / one)))
         sub = case.sliced(k)
@@ -434,7 +335,13 @@ def _network_results(
 
 
 def _progress_of(deadline: _Deadline | None):
+    """The network progress callback of a deadline (None: no deadline)."""
     return deadline.progress if deadline else None
+
+
+def _tick_of(deadline: _Deadline | None):
+    """The backend tick callback of a deadline (None: no deadline)."""
+    return deadline.tick if deadline else None
 
 
 def bench_vgg19(

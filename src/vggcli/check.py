@@ -21,6 +21,7 @@ import numpy as np
 from vggcli import losses, ops
 from vggcli.backends.base import Backend
 from vggcli.gradcheck import numeric_gradient, relative_error
+from vggcli.layercases import conv_case, pool_case
 
 FLOAT32_TOL = 1e-4
 GRADIENT_TOL = 1e-5
@@ -54,52 +55,26 @@ class Check:
         }
 
 
-def _conv_outputs(impl, case, arrays) -> dict[str, np.ndarray]:
-    x, w, b, dy = arrays
-    _, _, _, _, _, _, stride, pad = case
-    y, cache = impl.conv2d_forward(x, w, b, stride, pad)
-    dx, dw, db = impl.conv2d_backward(dy, cache)
-    return {"forward": y, "dx": dx, "dw": dw, "db": db}
-
-
-def _pool_outputs(impl, case, arrays) -> dict[str, np.ndarray]:
-    x, dy = arrays
-    *_, k, s = case
-    y, cache = impl.maxpool2d_forward(x, k, s)
-    return {"forward": y, "dx": impl.maxpool2d_backward(dy, cache)}
-
-
 def layer_checks(backend: Backend, references: dict[str, Backend]) -> list[Check]:
-    """``backend`` against each reference on :data:`CONV_CASES` and :data:`POOL_CASES`."""
-    rng = np.random.default_rng(0)
+    """``backend`` against each reference on :data:`CONV_CASES` and :data:`POOL_CASES`:
+    the forward output and every backward output (dx, and dw, db for conv)."""
+    cases = []
+    for n, cin, h, w, cout, k, s, p in CONV_CASES:
+        cases.append(
+            (
+                f"conv {n}x{cin}x{h}x{w}→{cout} k{k} s{s} p{p}",
+                conv_case((n, cin, h, w), cout, k, s, p, seed=len(cases)),
+            )
+        )
+    for n, c, h, w, k, s in POOL_CASES:
+        cases.append(
+            (f"maxpool {n}x{c}x{h}x{w} k{k} s{s}", pool_case((n, c, h, w), k, s, seed=len(cases)))
+        )
     checks = []
-    for case in CONV_CASES:
-        n, cin, h, w, cout, k, s, p = case
-        x = rng.standard_normal((n, cin, h, w), dtype=np.float32)
-        wt = rng.standard_normal((cin, k, k, cout), dtype=np.float32)
-        b = rng.standard_normal(cout, dtype=np.float32)
-        ho, wo = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
-        arrays = (x, wt, b, rng.standard_normal((n, cout, ho, wo), dtype=np.float32))
-        ours = _conv_outputs(backend, case, arrays)
-        label = f"conv {n}x{cin}x{h}x{w}→{cout} k{k} s{s} p{p}"
+    for label, case in cases:
+        ours = case.run(backend)[2]
         for ref_name, ref in references.items():
-            theirs = _conv_outputs(ref, case, arrays)
-            checks += [
-                Check(
-                    f"{label} {key} vs {ref_name}",
-                    relative_error(ours[key], theirs[key]),
-                    FLOAT32_TOL,
-                )
-                for key in ours
-            ]
-    for case in POOL_CASES:
-        n, c, h, w, k, s = case
-        x = rng.standard_normal((n, c, h, w), dtype=np.float32)
-        dy = rng.standard_normal((n, c, (h - k) // s + 1, (w - k) // s + 1), dtype=np.float32)
-        ours = _pool_outputs(backend, case, (x, dy))
-        label = f"maxpool {n}x{c}x{h}x{w} k{k} s{s}"
-        for ref_name, ref in references.items():
-            theirs = _pool_outputs(ref, case, (x, dy))
+            theirs = case.run(ref)[2]
             checks += [
                 Check(
                     f"{label} {key} vs {ref_name}",

@@ -13,6 +13,7 @@ from vggcli.cli.options import (
     emit_json,
     parse_hw,
     parse_shape,
+    quant_params_option,
 )
 from vggcli.errors import UsageError
 from vggcli.images import load_image, resize, to_input
@@ -76,12 +77,7 @@ BENCH_DEFAULTS = {  # kind: (--compare, --size, --layer)
     show_default=True,
     help="vgg19/stylize: weights (timings do not depend on their values).",
 )
-@click.option(
-    "--quant-params",
-    type=click.Path(path_type=Path),
-    metavar="NPZ",
-    help="vgg19 with dlp: int8 parameters (default: calibrated on the examples).",
-)
+@quant_params_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
 def bench_command(
     kind,

@@ -10,7 +10,13 @@ import click
 from vggcli import ui
 from vggcli.backends import get_backend
 from vggcli.check import compare_networks, gradient_checks, layer_checks
-from vggcli.cli.options import backend_option, emit_json, parse_hw, weights_option
+from vggcli.cli.options import (
+    backend_option,
+    emit_json,
+    parse_hw,
+    quant_params_option,
+    weights_option,
+)
 from vggcli.dlp.calibrate import calibrate
 from vggcli.errors import ImageError, UsageError
 from vggcli.images import RESIZE_MODES, check_writable, load_image, resize, to_input
@@ -35,12 +41,7 @@ from vggcli.torch_reference import TORCH
     help="With IMAGE: input size (default 224 with a classifier, else 64).",
 )
 @weights_option
-@click.option(
-    "--quant-params",
-    type=click.Path(path_type=Path),
-    metavar="NPZ",
-    help="With dlp: int8 parameters (default: calibrated on the examples).",
-)
+@quant_params_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
 def check_command(image, backend, compare, size_text, weights_spec, quant_params, as_json):
     """Check a backend: every layer against the loops reference (and torch), gradients against

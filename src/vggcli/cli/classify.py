@@ -10,7 +10,13 @@ import click
 
 from vggcli import ui
 from vggcli.classify import Classifier, ImageResult, read_file_list, summarize
-from vggcli.cli.options import backend_label, backend_option, emit_json, weights_option
+from vggcli.cli.options import (
+    backend_label,
+    backend_option,
+    emit_json,
+    quant_params_option,
+    weights_option,
+)
 from vggcli.errors import ImageError, UsageError
 from vggcli.images import RESIZE_MODES
 from vggcli.models import build_model, check_name
@@ -47,13 +53,7 @@ from vggcli.store import resolve_weights
 )
 @weights_option
 @click.option("--seed", default=0, show_default=True, help="Seed of --weights random.")
-@click.option(
-    "--quant-params",
-    type=click.Path(path_type=Path),
-    metavar="NPZ",
-    help="dlp: int8 (position, scale) pairs in the course's format (vgg calibrate); "
-    "default: calibrated once on the packaged example images.",
-)
+@quant_params_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
 def classify(
     images, file_list, backend, top, resize_mode, weights_spec, seed, quant_params, as_json

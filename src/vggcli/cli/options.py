@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 
@@ -33,6 +34,16 @@ def backend_option(f):
         metavar="NAME",
         help="How the network is computed: loops (the manual's nested loops), img2col "
         "(im2col + GEMM) or dlp (int8 on a Cambricon DLP through pycnml, emulated without one).",
+    )(f)
+
+
+def quant_params_option(f):
+    return click.option(
+        "--quant-params",
+        type=click.Path(path_type=Path),
+        metavar="NPZ",
+        help="dlp: int8 (position, scale) pairs in the course's format (see vgg calibrate); "
+        "default: calibrated once on the packaged example images.",
     )(f)
 
 
