@@ -157,18 +157,18 @@ def prepare(job: StylizeJob, network: Network, resume: Path | None = None) -> Pr
     return Prepared(objective, np.asarray(content_img), initial, fingerprint)
 
 
+def to_rgb(image: np.ndarray, preprocessing, content_rgb: np.ndarray | None = None) -> np.ndarray:
+    """The network input ``image`` as uint8 RGB; with ``content_rgb``, in the content's colours
+    (the result's luminance, the content's chrominance)."""
+    rgb = from_input(image, preprocessing)
+    return preserve_colors(rgb, content_rgb) if content_rgb is not None else rgb
+
+
 class RunFiles:
     """The files of a run named after ``output`` (say ``out.png``): ``out.csv`` (loss history),
     ``out.loss.png`` (its chart), ``out.state.npz`` (to resume) and checkpoints in a folder."""
 
-    def __init__(
-        self,
-        output: Path,
-        checkpoint_dir: Path | None,
-        checkpoint_every: int,
-        preprocessing,
-        content_rgb: np.ndarray | None,
-    ) -> None:
+    def __init__(self, output: Path, checkpoint_dir: Path | None, checkpoint_every: int) -> None:
         self.output = Path(output)
         image_format(self.output)  # OutputError for an unknown extension
         stem = self.output.stem
@@ -179,8 +179,6 @@ class RunFiles:
         self.checkpoint_dir = (
             Path(checkpoint_dir) if checkpoint_dir else self.output.with_name(stem + "_checkpoints")
         )
-        self.preprocessing = preprocessing
-        self.content_rgb = content_rgb  # set: keep the content's colours
 
     def check(self) -> None:
         """Fail now, before any iteration, if the outputs cannot be written."""
@@ -192,18 +190,15 @@ class RunFiles:
                 raise OutputError(f"cannot create {self.checkpoint_dir}: {e.strerror}") from None
             check_writable(self.checkpoint_dir / "probe.png")
 
-    def rgb(self, image: np.ndarray) -> np.ndarray:
-        rgb = from_input(image, self.preprocessing)
-        return preserve_colors(rgb, self.content_rgb) if self.content_rgb is not None else rgb
+    def is_checkpoint(self, step: int) -> bool:
+        return bool(self.checkpoint_every) and step % self.checkpoint_every == 0
 
-    def checkpoint(self, step: int, image: np.ndarray) -> Path | None:
-        if not self.checkpoint_every or step % self.checkpoint_every:
-            return None
+    def checkpoint(self, step: int, rgb: np.ndarray) -> Path:
         path = self.checkpoint_dir / f"{self.output.stem}_{step:05d}{self.output.suffix}"
-        return save_image(self.rgb(image), path)
+        return save_image(rgb, path)
 
-    def write_image(self, image: np.ndarray) -> Path:
-        return save_image(self.rgb(image), self.output)
+    def write_image(self, rgb: np.ndarray) -> Path:
+        return save_image(rgb, self.output)
 
     def write_history(self, history) -> tuple[Path, Path]:
         """The CSV (header step,content,style,tv,total; DESIGN §8) and its PNG chart."""

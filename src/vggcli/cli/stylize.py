@@ -24,6 +24,7 @@ from vggcli.stylize import (
     parse_size,
     parse_style_layers,
     prepare,
+    to_rgb,
 )
 
 
@@ -197,14 +198,17 @@ def stylize(
     if output is None:
         output = Path(f"{content.stem}-{styles[0].stem}.png")
     engine = gradient_backend(backend)
-    files = RunFiles(output, checkpoint_dir, checkpoint_every, None, None)
+    files = RunFiles(output, checkpoint_dir, checkpoint_every)
     files.check()
     weights = resolve_weights(weights_spec, need_classifier=False, notify=ui.note)
     network = Network(weights, engine)
     ui.note(f"backend {engine.name} · weights {weights.description} · computing the targets")
     prepared = prepare(job, network, resume)
-    files.preprocessing = weights.preprocessing
-    files.content_rgb = prepared.content_rgb if preserve_colors else None
+    content_rgb = prepared.content_rgb if preserve_colors else None
+
+    def rgb(image):
+        return to_rgb(image, weights.preprocessing, content_rgb)
+
     transfer = StyleTransfer(prepared.objective, prepared.initial)
     start_step = transfer.state.step
     h, w = prepared.fingerprint["shape"][2:]
@@ -226,8 +230,10 @@ def stylize(
         bar.set_postfix_str(
             f"total {losses.total:.4g} content {losses.content:.4g} style {losses.style:.4g}"
         )
-        if files.checkpoint(step, image) and step:
-            save_state(files.state, transfer.state, prepared.fingerprint)
+        if files.is_checkpoint(step):
+            files.checkpoint(step, rgb(image))
+            if step:
+                save_state(files.state, transfer.state, prepared.fingerprint)
 
     started = time.perf_counter()
     try:
@@ -235,7 +241,7 @@ def stylize(
     except KeyboardInterrupt:
         bar.close()
         with _interrupts_deferred():
-            _write_run(files, transfer.state, prepared.fingerprint)
+            _write_run(files, transfer.state, prepared.fingerprint, rgb)
         ui.err.print(
             f"interrupted at step {transfer.state.step}: saved {files.output} and "
             f"{files.state}; continue with the same command plus --resume {files.state}"
@@ -243,7 +249,7 @@ def stylize(
         sys.exit(130)
     bar.close()
     elapsed = time.perf_counter() - started
-    _write_run(files, final, prepared.fingerprint)
+    _write_run(files, final, prepared.fingerprint, rgb)
     ui.out.print(
         ui.stylize_summary(
             final.history, start_step, elapsed, optimizer, files, transfer.lbfgs_message
@@ -252,8 +258,8 @@ def stylize(
     ui.out.print(ui.loss_curve([r[0] for r in final.history], [r[4] for r in final.history]))
 
 
-def _write_run(files: RunFiles, state, fingerprint: dict) -> None:
-    files.write_image(state.image)
+def _write_run(files: RunFiles, state, fingerprint: dict, rgb) -> None:
+    files.write_image(rgb(state.image))
     files.write_history(state.history)
     save_state(files.state, state, fingerprint)
 
