@@ -274,3 +274,25 @@ def test_matfiles_helper_writes_a_loadable_file(tiny_raw, tmp_path):
     path = matfiles.write_matconvnet(tmp_path / "x.mat", tiny_raw)
     assert path.read_bytes().startswith(b"MATLAB 5.0 MAT-file")
     assert scipy.io.loadmat(str(path))["layers"].shape == (1, 43)
+
+
+def test_ctrl_c_during_a_file_list_prints_the_accuracy_so_far(tiny_mat, tmp_path, monkeypatch):
+    from vggcli.classify import Classifier
+
+    listing = tmp_path / "val.txt"
+    listing.write_text(f"{CAT} 281\n{EXAMPLES / 'coffee.png'} 967\n{EXAMPLES / 'rocket.jpg'} 657\n")
+    real = Classifier.classify
+    calls = []
+
+    def interrupted(self, path, *args, **kw):
+        calls.append(path)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(self, path, *args, **kw)
+
+    monkeypatch.setattr(Classifier, "classify", interrupted)
+    result = run("classify", "-f", listing, "--weights", tiny_mat)
+    assert result.exit_code == 130
+    assert "accuracy (interrupted: images so far)" in result.stdout
+    images_row = [line for line in result.stdout.splitlines() if "│ images" in line]
+    assert images_row and images_row[0].split("│")[2].strip() == "1"  # the one done

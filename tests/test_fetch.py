@@ -156,3 +156,41 @@ def test_hash_file(tmp_path):
         hashlib.sha256(PAYLOAD).hexdigest(),
         hashlib.md5(PAYLOAD).hexdigest(),
     )
+
+
+def test_ctrl_c_keeps_the_partial_download_for_the_next_run(server, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from vggcli import store
+    from vggcli.cli import main
+
+    release = store.Release("matconvnet", "test", server.url, "w.mat", checksums(PAYLOAD))
+    monkeypatch.setitem(store.RELEASES, "matconvnet", release)
+    seen = []
+
+    def interrupting_report(done, total):
+        seen.append(done)
+        if done >= 300_000:
+            raise KeyboardInterrupt
+
+    import vggcli.ui
+
+    monkeypatch.setattr(vggcli.ui, "ByteBar", lambda description: _Bar(interrupting_report))
+    result = CliRunner().invoke(main, ["fetch-weights"])
+    assert result.exit_code == 130 and "run the same command again to resume" in result.output
+    part = store.downloads_dir() / "w.mat.part"
+    assert part.stat().st_size >= 300_000
+
+
+class _Bar:
+    def __init__(self, report):
+        self.report = report
+
+    def __call__(self, done, total):
+        self.report(done, total)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False

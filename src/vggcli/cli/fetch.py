@@ -73,6 +73,11 @@ def fetch_weights(source, from_file, url, force, keep_download):
                 f"{e}. Without network access, download {release.url} elsewhere and run "
                 "`vgg fetch-weights --from FILE`"
             ) from None
+        except KeyboardInterrupt:
+            ui.err.print(
+                "interrupted: what was downloaded is kept; run the same command again to resume"
+            )
+            sys.exit(130)
     w = result.weights
     state = "already installed" if result.already else "installed"
     what = result.release.title if result.release else w.description
