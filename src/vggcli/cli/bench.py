@@ -11,6 +11,7 @@ from vggcli.backends import BACKENDS, get_backend
 from vggcli.cli.options import (
     backend_option,
     emit_json,
+    json_option,
     parse_hw,
     parse_shape,
     quant_params_option,
@@ -78,7 +79,7 @@ BENCH_DEFAULTS = {  # kind: (--compare, --size, --layer)
     help="vgg19/stylize: weights (timings do not depend on their values).",
 )
 @quant_params_option
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
+@json_option
 def bench_command(
     kind,
     compare,
@@ -220,7 +221,7 @@ def _dlp_outputs(model, x, taps) -> dict:
     show_default=True,
     help="Weights (timings do not depend on their values).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
+@json_option
 def profile_command(
     image, backend, size_text, backward, param_grads, repeat, top, weights_spec, as_json
 ):

@@ -13,13 +13,15 @@ from vggcli.check import compare_networks, gradient_checks, layer_checks
 from vggcli.cli.options import (
     backend_option,
     emit_json,
+    json_option,
     parse_hw,
     quant_params_option,
+    resize_option,
     weights_option,
 )
 from vggcli.dlp.calibrate import calibrate
 from vggcli.errors import ImageError, UsageError
-from vggcli.images import RESIZE_MODES, check_writable, load_image, resize, to_input
+from vggcli.images import check_writable, load_image, resize, to_input
 from vggcli.models import build_model, check_name
 from vggcli.store import resolve_weights
 from vggcli.torch_reference import TORCH
@@ -42,7 +44,7 @@ from vggcli.torch_reference import TORCH
 )
 @weights_option
 @quant_params_option
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
+@json_option
 def check_command(image, backend, compare, size_text, weights_spec, quant_params, as_json):
     """Check a backend: every layer against the loops reference (and torch), gradients against
     central differences; with IMAGE, two implementations layer by layer. Exit status 1 on any
@@ -123,16 +125,9 @@ def check_command(image, backend, compare, size_text, weights_spec, quant_params
     show_default=True,
     help="Where to write the parameters (course format, .npz).",
 )
-@click.option(
-    "--resize",
-    "resize_mode",
-    type=click.Choice(RESIZE_MODES),
-    default="stretch",
-    show_default=True,
-    help="How images are brought to 224x224 (as for classify).",
-)
+@resize_option
 @weights_option
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
+@json_option
 def calibrate_command(images, output, resize_mode, weights_spec, as_json):
     """Int8 (position, scale) pairs for the DLP path, from calibration images.
 

@@ -14,11 +14,12 @@ from vggcli.cli.options import (
     backend_label,
     backend_option,
     emit_json,
+    json_option,
     quant_params_option,
+    resize_option,
     weights_option,
 )
 from vggcli.errors import ImageError, UsageError
-from vggcli.images import RESIZE_MODES
 from vggcli.models import build_model, check_name
 from vggcli.store import resolve_weights
 
@@ -42,19 +43,11 @@ from vggcli.store import resolve_weights
     type=click.IntRange(1),
     help="How many classes to show per image (1000 gives the whole distribution).",
 )
-@click.option(
-    "--resize",
-    "resize_mode",
-    type=click.Choice(RESIZE_MODES),
-    default="stretch",
-    show_default=True,
-    help="stretch: bilinear to 224x224 as the lab manual; center-crop: shorter side "
-    "to 256, centre 224x224, the usual ImageNet evaluation.",
-)
+@resize_option
 @weights_option
 @click.option("--seed", default=0, show_default=True, help="Seed of --weights random.")
 @quant_params_option
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
+@json_option
 def classify(
     images, file_list, backend, top, resize_mode, weights_spec, seed, quant_params, as_json
 ):

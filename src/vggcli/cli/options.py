@@ -9,6 +9,7 @@ import click
 
 from vggcli.backends import DEFAULT_BACKEND
 from vggcli.errors import UsageError
+from vggcli.images import RESIZE_MODES
 from vggcli.store import WEIGHTS_ENV
 from vggcli.stylize import parse_size
 
@@ -44,6 +45,24 @@ def quant_params_option(f):
         metavar="NPZ",
         help="dlp: int8 (position, scale) pairs in the course's format (see vgg calibrate); "
         "default: calibrated once on the packaged example images.",
+    )(f)
+
+
+def resize_option(f):
+    return click.option(
+        "--resize",
+        "resize_mode",
+        type=click.Choice(RESIZE_MODES),
+        default="stretch",
+        show_default=True,
+        help="How images become 224x224. stretch: bilinear, as the lab manual; center-crop: "
+        "shorter side to 256, centre 224x224, the usual ImageNet evaluation.",
+    )(f)
+
+
+def json_option(f):
+    return click.option(
+        "--json", "as_json", is_flag=True, help="Print one JSON document on stdout."
     )(f)
 
 
