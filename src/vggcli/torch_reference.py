@@ -8,7 +8,7 @@ Nothing in the engine imports this module: it is loaded only when a user asks fo
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -114,13 +114,3 @@ class TorchVGG:
         with self.torch.no_grad():
             out = self.outputs(self.torch.from_numpy(np.ascontiguousarray(x)), taps)
         return {name: t.numpy() for name, t in out.items()}
-
-    def input_gradient(self, x: np.ndarray, grads: Mapping[str, np.ndarray]) -> np.ndarray:
-        """d(Σ_tap ⟨output_tap, grads_tap⟩)/dx by autograd."""
-        xt = self.torch.from_numpy(np.array(x)).requires_grad_(True)
-        out = self.outputs(xt, grads)
-        total = sum(
-            (out[name] * self.torch.from_numpy(np.asarray(g))).sum() for name, g in grads.items()
-        )
-        total.backward()
-        return xt.grad.numpy()

@@ -187,9 +187,3 @@ def plan(layers: tuple[Layer, ...], in_shape: tuple[int, ...]) -> list[LayerCost
         costs.append(cost)
         shape = cost.out_shape
     return costs
-
-
-def layers_upto(layers: tuple[Layer, ...], last: str) -> tuple[Layer, ...]:
-    """The prefix of ``layers`` that ends with the layer named ``last``."""
-    names = [layer.name for layer in layers]
-    return layers[: names.index(last) + 1]
