@@ -24,6 +24,19 @@ from vggcli.profile import profile_network
 from vggcli.store import resolve_weights
 from vggcli.torch_reference import TORCH, load_torch
 
+
+def timing_weights_option(f):
+    """--weights for timings: random by default, as their values do not change the time."""
+    return click.option(
+        "--weights",
+        "weights_spec",
+        metavar="SOURCE",
+        default="random",
+        show_default=True,
+        help="Weights to time with (timings do not depend on their values).",
+    )(f)
+
+
 BENCH_DEFAULTS = {  # kind: (--compare, --size, --layer)
     "conv": ("loops,img2col", "112", "conv3_1"),
     "pool": ("loops,img2col", "112", "pool1"),
@@ -70,14 +83,7 @@ BENCH_DEFAULTS = {  # kind: (--compare, --size, --layer)
     help="Seconds each implementation may take; a slower one is timed on a share of "
     "its output channels and scaled up (said in the report). 0: no limit.",
 )
-@click.option(
-    "--weights",
-    "weights_spec",
-    metavar="SOURCE",
-    default="random",
-    show_default=True,
-    help="vgg19/stylize: weights (timings do not depend on their values).",
-)
+@timing_weights_option
 @quant_params_option
 @json_option
 def bench_command(
@@ -213,14 +219,7 @@ def _dlp_outputs(model, x, taps) -> dict:
     type=click.IntRange(0),
     help="Highlight the N slowest layers.",
 )
-@click.option(
-    "--weights",
-    "weights_spec",
-    metavar="SOURCE",
-    default="random",
-    show_default=True,
-    help="Weights (timings do not depend on their values).",
-)
+@timing_weights_option
 @json_option
 def profile_command(
     image, backend, size_text, backward, param_grads, repeat, top, weights_spec, as_json
