@@ -282,22 +282,31 @@ def medium_weights(tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_int8_top1_equals_float32_top1_on_the_examples(medium_weights, record_property):
+def test_int8_logits_stay_close_to_float32_on_the_examples(medium_weights, record_property):
+    """The int8 network's fc8 scores stay within 8% of the float scores' range on real images
+    (measured 2.4-4.6% over three weight seeds): the error of 16 quantised conv layers and 3 fc
+    layers compounded.
+
+    Equal top-1 is not asserted: with random weights some images' two best float scores lie
+    closer than that error (rocket.jpg: 1.0 apart in a range of 494), so their top-1 changes
+    with the last bit of a calibration scale. Where the best score leads by more than twice the
+    error, top-1 cannot change, which the bound already implies.
+    """
     weights = medium_weights
     quant = calibrate(weights, packaged_images()).params
-    float_net = Classifier(build_model("img2col", weights), weights)
-    int8_net = Classifier(DlpNetwork(weights, quant), weights)
-    deviations = {}
+    float_net = build_model("img2col", weights)
+    int8_net = DlpNetwork(weights, quant)
+    classifier = Classifier(float_net, weights)
+    errors = {}
     for name in ("chelsea.png", "coffee.png", "rocket.jpg", "grace_hopper.jpg", "china.jpg"):
-        a = float_net.classify(EXAMPLES / name, top=1000)
-        b = int8_net.classify(EXAMPLES / name, top=1000)
-        assert a.top[0].class_id == b.top[0].class_id, name
-        pa = {p.class_id: p.probability for p in a.top}
-        pb = {p.class_id: p.probability for p in b.top}
-        deviations[name] = max(abs(pa[i] - pb[i]) for i in range(1000))
-    record_property("max_probability_deviation", deviations)
-    print("largest probability deviation, int8 vs float32:", deviations)
-    assert max(deviations.values()) < 0.5
+        x = classifier.preprocess(EXAMPLES / name)
+        a = float_net.forward(x, ["fc8"]).outputs["fc8"][0].astype(np.float64)
+        b = int8_net.forward(x, ["fc8"]).outputs["fc8"][0].astype(np.float64)
+        error = float(np.abs(a - b).max())
+        errors[name] = error / float(a.max() - a.min())
+    record_property("fc8_error_over_range", errors)
+    print("int8 fc8 error / float fc8 range:", errors)
+    assert max(errors.values()) < 0.08
 
 
 def test_calibration_takes_the_largest_input_of_each_layer(tiny_mat):

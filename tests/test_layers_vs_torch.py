@@ -16,6 +16,8 @@ from vggcli.backends import BACKENDS, get_backend
 TOL = 1e-4
 
 # (N, Cin, H, W, Cout, K, stride, pad): odd sizes, stride 2, pad 0/1/2, kernels 1/3/5, N=2, Cin≠Cout
+# img2col computes dX of stride-1 cases as a convolution with the turned kernel or by col2im
+# (turned_kernel_is_cheaper), of the others by col2im: all three kinds are here.
 CONV_CASES = [
     (1, 3, 7, 9, 4, 3, 1, 1),
     (2, 5, 8, 6, 3, 3, 2, 1),
@@ -24,6 +26,10 @@ CONV_CASES = [
     (2, 3, 10, 10, 4, 3, 2, 0),
     (1, 2, 6, 9, 5, 5, 2, 2),
     (2, 7, 4, 5, 3, 1, 2, 1),
+    (2, 6, 7, 8, 4, 3, 1, 1),
+    (1, 5, 9, 6, 5, 5, 1, 2),
+    (1, 2, 8, 7, 8, 3, 1, 1),
+    (1, 4, 5, 6, 2, 1, 1, 1),
 ]
 # (N, C, H, W, K, stride): even and odd sizes (floor), overlapping windows
 POOL_CASES = [
@@ -162,12 +168,25 @@ def test_softmax_matches_torch_and_is_stable(torch):
     assert rel_error(ops.softmax_backward(dy, y), tz.grad.numpy()) <= TOL
 
 
+def test_both_stride_1_input_gradients_are_exercised():
+    from vggcli.backends.img2col import turned_kernel_is_cheaper
+
+    stride_1 = [c for c in CONV_CASES if c[6] == 1 and c[7] <= c[5] - 1]
+    choices = {turned_kernel_is_cheaper(c[1], c[4], c[0] * c[2] * c[3]) for c in stride_1}
+    assert choices == {True, False}
+    # VGG19 at 224: col2im for conv1_1 (3→64) … conv3_1 (128→256), turned for conv4_1 (256→512)
+    assert not turned_kernel_is_cheaper(3, 64, 224 * 224)
+    assert not turned_kernel_is_cheaper(128, 256, 56 * 56)
+    assert turned_kernel_is_cheaper(256, 512, 28 * 28)
+    assert turned_kernel_is_cheaper(512, 512, 14 * 14)
+
+
 @pytest.mark.parametrize("case", CONV_CASES, ids=[_conv_id(c) for c in CONV_CASES])
 def test_img2col_in_row_bands_matches_torch(torch, monkeypatch, case):
     """Large images are processed a band of output rows at a time: force tiny bands."""
     from vggcli.backends import img2col
 
     monkeypatch.setattr(img2col, "BAND_ELEMENTS", 8)
-    monkeypatch.setattr(img2col, "MIN_BAND_COLUMNS", 3)
+    monkeypatch.setattr(img2col, "MIN_BAND_POSITIONS", 3)
     assert len(img2col.row_bands(8, 3, 27)) == 8  # one row per band here
     test_conv_forward_and_backward_match_torch(torch, "img2col", case)

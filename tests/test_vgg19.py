@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from vggcli._blas import choose_openblas_kernel
 from vggcli.errors import UsageError
 from vggcli.vgg19 import LAYER_NAMES, plan, vgg19_layers
 
@@ -42,22 +41,3 @@ def test_any_size_for_the_conv_part_but_224_for_the_classifier():
         plan(vgg19_layers(), (1, 3, 192, 320))
     with pytest.raises(UsageError, match="too small"):
         plan(conv_part, (1, 3, 31, 64))
-
-
-def test_openblas_kernel_choice(tmp_path):
-    avx512 = tmp_path / "avx512"
-    avx512.write_text("flags\t: fpu sse avx2 avx512f avx512dq avx512cd avx512bw avx512vl\n")
-    plain = tmp_path / "plain"
-    plain.write_text("flags\t: fpu sse avx2\n")
-
-    env: dict[str, str] = {}
-    assert choose_openblas_kernel(env, str(avx512), numpy_loaded=False) == "SkylakeX"
-    assert env == {"OPENBLAS_CORETYPE": "SkylakeX"}
-    env = {}
-    assert choose_openblas_kernel(env, str(plain), numpy_loaded=False) is None and env == {}
-    env = {"OPENBLAS_CORETYPE": "Haswell"}  # the user's choice is kept
-    assert choose_openblas_kernel(env, str(avx512), numpy_loaded=False) is None
-    assert env == {"OPENBLAS_CORETYPE": "Haswell"}
-    env = {}  # too late once numpy has loaded OpenBLAS
-    assert choose_openblas_kernel(env, str(avx512), numpy_loaded=True) is None and env == {}
-    assert choose_openblas_kernel({}, str(tmp_path / "missing"), numpy_loaded=False) is None
