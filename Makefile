@@ -1,6 +1,7 @@
 # make test : create .venv, install vggcli with its test extras (torch CPU, pytest, ruff), run the suite
 # make demo : create .venv, install vggcli, get weights and run the example
-# make bench: the engine's timing tables (torch beside); make bench-stylize: style-transfer figures
+# make bench: img2col against PyTorch (ratios, memory), then loops vs img2col and a profile;
+# make bench-stylize: style-transfer figures (Adam against L-BFGS)
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -27,6 +28,7 @@ demo: $(VENV)/.runtime
 	PATH="$(CURDIR)/$(BIN):$$PATH" sh examples/demo.sh
 
 bench: $(VENV)/.dev
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python benchmarks/speed.py
 	PATH="$(CURDIR)/$(BIN):$$PATH" sh benchmarks/engine.sh
 
 bench-stylize: $(VENV)/.dev

@@ -30,6 +30,19 @@ import tempfile
 import time
 from pathlib import Path
 
+# isort: off
+import vggcli  # noqa: F401  (before numpy: lets vggcli choose the BLAS kernel)
+import numpy as np
+
+# isort: on
+
+from vggcli.backends import get_backend
+from vggcli.bench import random_input
+from vggcli.network import Network
+from vggcli.optim import Adam
+from vggcli.style import Objective, StyleOptions
+from vggcli.weights import random_weights, save_cache
+
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 
@@ -81,18 +94,9 @@ def _pair(ours, theirs, repeat: int, per_round: int = 1) -> tuple[float, float]:
 
 def measure(repeat: int, style_repeat: int) -> dict:
     """In this process: every row for img2col and torch, in seconds."""
-    import numpy as np
-    import torch
+    from vggcli.torch_reference import TorchVGG, load_torch
 
-    import vggcli  # noqa: F401  (before numpy: the BLAS kernel choice)
-    from vggcli.backends import get_backend
-    from vggcli.bench import random_input
-    from vggcli.network import Network
-    from vggcli.optim import Adam
-    from vggcli.style import Objective, StyleOptions
-    from vggcli.torch_reference import TorchVGG
-    from vggcli.weights import random_weights
-
+    torch = load_torch()
     weights = random_weights(seed=0)
     network = Network(weights, get_backend("img2col"))
     reference = TorchVGG(weights)
@@ -104,11 +108,9 @@ def measure(repeat: int, style_repeat: int) -> dict:
         lambda: reference.forward(x, ["softmax"]),
         repeat,
     )
-    rows.update(_conv_layers(network, x, repeat, np, torch))
+    rows.update(_conv_layers(network, x, repeat, torch))
     for size in ((192, 320), (512, 512)):
-        rows[f"style step {size[0]}x{size[1]}"] = _style_step(
-            weights, network, size, style_repeat, np, torch, Objective, StyleOptions, Adam
-        )
+        rows[f"style step {size[0]}x{size[1]}"] = _style_step(network, size, style_repeat, torch)
     return {
         "rows": rows,
         "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE"),
@@ -117,7 +119,7 @@ def measure(repeat: int, style_repeat: int) -> dict:
     }
 
 
-def _conv_layers(network, x, repeat, np, torch) -> dict[str, tuple[float, float]]:
+def _conv_layers(network, x, repeat: int, torch) -> dict[str, tuple[float, float]]:
     """Each conv layer timed alone on the input the network gives it (img2col's layout, torch's
     contiguous NCHW), forward and input-gradient backward."""
     convs = [layer for layer in network.layers if layer.kind == "conv"]
@@ -160,11 +162,10 @@ def _conv_layers(network, x, repeat, np, torch) -> dict[str, tuple[float, float]
     return {k: tuple(v) for k, v in totals.items()}
 
 
-def _style_step(weights, network, size, repeat, np, torch, Objective, StyleOptions, Adam):
+def _style_step(network, size, repeat: int, torch) -> tuple[float, float]:
     """One step of the manual's style transfer: losses at relu4_2 / relu1_1…relu5_1, dL/dx,
     one Adam update; torch: the same losses with autograd and torch.optim.Adam."""
-    from vggcli.bench import random_input
-    from vggcli.torch_reference import TorchVGG
+    from vggcli.torch_reference import TorchStyleLoss
 
     shape = (1, 3, *size)
     content, style, x0 = (random_input(shape, seed) for seed in (1, 2, 3))
@@ -176,25 +177,13 @@ def _style_step(weights, network, size, repeat, np, torch, Objective, StyleOptio
         _, grad = objective.evaluate(state["x"])
         state["x"], state["adam"] = adam.step(state["x"], grad, state["adam"])
 
-    vgg = TorchVGG(weights)
-    o = objective.options
-    content_t = {k: torch.from_numpy(v) for k, v in objective.content_targets.items()}
-    grams_t = {k: torch.from_numpy(v) for k, v in objective.style_targets.items()}
+    loss = TorchStyleLoss(network.weights, objective)
     xt = torch.from_numpy(x0.copy()).requires_grad_(True)
     optimizer = torch.optim.Adam([xt], lr=adam.lr)
 
     def theirs():
         optimizer.zero_grad()
-        out = vgg.outputs(xt, objective.taps)
-        c = sum(((out[k] - t) ** 2).sum() / (2 * t.numel()) for k, t in content_t.items())
-        s = 0
-        for name, weight in o.style_layers:
-            n, ch, h, w = out[name].shape
-            flat = out[name].reshape(n, ch, h * w)
-            g = flat @ flat.transpose(1, 2)
-            s = s + weight * ((g - grams_t[name]) ** 2).sum() / (4 * n * ch**2 * (h * w) ** 2)
-        total = o.alpha * c / len(content_t) + o.beta * s / len(o.style_layers)
-        total.backward()
+        loss(xt).backward()
         optimizer.step()
 
     return _pair(ours, theirs, repeat)
@@ -202,8 +191,6 @@ def _style_step(weights, network, size, repeat, np, torch, Objective, StyleOptio
 
 def cli_memory() -> dict[str, dict]:
     """Peak RSS of the real commands on a full-size weights folder, each in a fresh process."""
-    import vggcli  # noqa: F401
-    from vggcli.weights import random_weights, save_cache
 
     vgg = str(Path(sys.executable).with_name("vgg"))
     figures: dict[str, dict] = {}

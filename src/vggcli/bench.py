@@ -462,27 +462,14 @@ def bench_stylize(
 
 def _torch_style_step(weights: WeightSet, objective, x: np.ndarray) -> Run:
     """The same step in torch: TorchVGG to the loss layers, the manual's losses, autograd."""
-    from vggcli.torch_reference import TorchVGG
+    from vggcli.torch_reference import TorchStyleLoss
 
-    vgg = TorchVGG(weights)
-    torch = vgg.torch
-    o = objective.options
-    content = {k: torch.from_numpy(v) for k, v in objective.content_targets.items()}
-    grams = {k: torch.from_numpy(v) for k, v in objective.style_targets.items()}
+    loss = TorchStyleLoss(weights, objective)
 
     def run(deadline=None):
         start = time.perf_counter()
-        xt = torch.from_numpy(np.array(x)).requires_grad_(True)
-        out = vgg.outputs(xt, objective.taps)
-        c = sum(((out[k] - t) ** 2).sum() / (2 * t.numel()) for k, t in content.items())
-        s = 0
-        for name, weight in o.style_layers:
-            f = out[name]
-            n, ch, h, w = f.shape
-            flat = f.reshape(n, ch, h * w)
-            g = flat @ flat.transpose(1, 2)
-            s = s + weight * ((g - grams[name]) ** 2).sum() / (4 * n * ch**2 * (h * w) ** 2)
-        total = o.alpha * c / len(content) + o.beta * s / len(o.style_layers)
+        xt = loss.torch.from_numpy(np.array(x)).requires_grad_(True)
+        total = loss(xt)
         middle = time.perf_counter()
         total.backward()
         return (

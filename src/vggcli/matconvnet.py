@@ -20,7 +20,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import scipy.io
 
 from vggcli.errors import WeightsError
 from vggcli.weights import Preprocessing, WeightSet
@@ -123,6 +122,8 @@ def read_matconvnet(path: str | Path) -> WeightSet:
     Raises WeightsError with a one-line reason for anything that is not such a file: missing,
     empty, HTML, truncated, another network, wrong shapes.
     """
+    import scipy.io  # here, not at the top: it adds 0.1 s to every command's start-up
+
     path = Path(path)
     _sniff(path)
     try:

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import scipy.optimize
+
+if TYPE_CHECKING:
+    import scipy.optimize
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,8 @@ def lbfgs(
     is kept across iterations, never restarted. ``callback`` receives each new iterate. The
     tolerances are zero so that it stops early only when the line search cannot progress.
     """
+    import scipy.optimize  # here, not at the top: it adds 0.2 s to every command's start-up
+
     return scipy.optimize.minimize(
         fun,
         np.asarray(x0, dtype=np.float64).ravel(),

@@ -3,7 +3,8 @@
 Nothing in the engine imports this module: it is loaded only when a user asks for ``torch`` in
 ``--compare`` (or ``vgg check`` finds torch installed), so torch is never a runtime dependency.
 :class:`TorchOps` offers the backend interface for single layers (autograd for backward);
-:class:`TorchVGG` runs a whole :class:`~vggcli.weights.WeightSet` as a torch graph.
+:class:`TorchVGG` runs a whole :class:`~vggcli.weights.WeightSet` as a torch graph, and
+:class:`TorchStyleLoss` the style-transfer objective on it.
 """
 
 from __future__ import annotations
@@ -114,3 +115,31 @@ class TorchVGG:
         with self.torch.no_grad():
             out = self.outputs(self.torch.from_numpy(np.ascontiguousarray(x)), taps)
         return {name: t.numpy() for name, t in out.items()}
+
+
+class TorchStyleLoss:
+    """The total loss of a :class:`~vggcli.style.Objective` (same layers, weights and targets,
+    the manual's formulas) as a torch function of the image tensor, for autograd."""
+
+    def __init__(self, weights: WeightSet, objective) -> None:
+        self.vgg = TorchVGG(weights)
+        self.torch = self.vgg.torch
+        self.objective = objective
+        from_numpy = self.torch.from_numpy
+        self.content = {k: from_numpy(v) for k, v in objective.content_targets.items()}
+        self.grams = {k: from_numpy(v) for k, v in objective.style_targets.items()}
+
+    def __call__(self, xt):
+        """xt [1, 3, H, W] → the scalar α·content + β·style (tv excluded)."""
+        o = self.objective.options
+        out = self.vgg.outputs(xt, self.objective.taps)
+        content = sum(((out[k] - t) ** 2).sum() / (2 * t.numel()) for k, t in self.content.items())
+        style = 0
+        for name, weight in o.style_layers:
+            n, c, h, w = out[name].shape
+            flat = out[name].reshape(n, c, h * w)
+            gram = flat @ flat.transpose(1, 2)
+            style = style + weight * ((gram - self.grams[name]) ** 2).sum() / (
+                4 * n * c**2 * (h * w) ** 2
+            )
+        return o.alpha * content / len(self.content) + o.beta * style / len(o.style_layers)
