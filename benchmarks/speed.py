@@ -1,6 +1,6 @@
 """`make bench`: img2col against PyTorch CPU, as ratios measured in one run, plus the CLI's memory.
 
-Rows (best of --repeat rounds after a warm-up, img2col and torch in turn, in one process):
+Rows (best of --repeat rounds after a warm-up round, img2col and torch in turn, one process):
 
 1. VGG19 forward at 224x224, batch 1, to the softmax (full-size random weights);
 2. the 16 conv forwards at 224, summed (each layer on the input the network gives it);
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
@@ -71,25 +72,26 @@ PAUSE = 0.1  # seconds between two timed calls: lets the other library's threads
 RSS_TARGETS_MB = {"classify 224": 800, "stylize 512x512": 3072}
 
 
-def _pair(ours, theirs, repeat: int, per_round: int = 1) -> tuple[float, float]:
-    """Best time in seconds of two callables over ``repeat`` rounds (of ``per_round`` runs
-    each), after a warm-up round.
+def _best(ours: list, theirs: list, rounds: int, per_call: int = 1) -> tuple[float, float]:
+    """Summed best times in seconds of two lists of callables (img2col's, torch's).
 
-    Each round runs ``ours`` then ``theirs``, with a pause between: both libraries' worker
-    threads keep spinning for a moment after a call and would slow the other one down on a
-    2-core machine. The best of several runs, as :mod:`timeit` advises: what other processes
-    add to a run (here, at times, half the machine for seconds) only makes it slower.
+    Each round runs all of ``ours`` (every callable ``per_call`` times in a row), pauses, runs
+    all of ``theirs`` and pauses; round 0 warms up. One library at a time, as in a real run:
+    both keep worker threads spinning for a moment after a call, and on a 2-core machine they
+    would slow the other library down. The best of several runs, as :mod:`timeit` advises: what
+    other processes add to a run (here, at times, half the machine for seconds) only slows it.
     """
-    best = [float("inf"), float("inf")]
-    for round_ in range(repeat + 1):
-        for i, run in enumerate((ours, theirs)):
-            for _ in range(per_round):
-                start = time.perf_counter()
-                run()
-                if round_:  # round 0 warms up
-                    best[i] = min(best[i], time.perf_counter() - start)
+    best = [[math.inf] * len(ours), [math.inf] * len(theirs)]
+    for round_ in range(rounds + 1):
+        for side, calls in enumerate((ours, theirs)):
+            for k, call in enumerate(calls):
+                for _ in range(per_call):
+                    start = time.perf_counter()
+                    call()
+                    if round_:
+                        best[side][k] = min(best[side][k], time.perf_counter() - start)
             time.sleep(PAUSE)
-    return best[0], best[1]
+    return sum(best[0]), sum(best[1])
 
 
 def measure(repeat: int, style_repeat: int) -> dict:
@@ -103,9 +105,9 @@ def measure(repeat: int, style_repeat: int) -> dict:
     rows: dict[str, tuple[float, float]] = {}
 
     x = random_input((1, 3, 224, 224))
-    rows["vgg19 forward 224"] = _pair(
-        lambda: network.forward(x, ["softmax"]),
-        lambda: reference.forward(x, ["softmax"]),
+    rows["vgg19 forward 224"] = _best(
+        [lambda: network.forward(x, ["softmax"])],
+        [lambda: reference.forward(x, ["softmax"])],
         repeat,
     )
     rows.update(_conv_layers(network, x, repeat, torch))
@@ -121,45 +123,38 @@ def measure(repeat: int, style_repeat: int) -> dict:
 
 def _conv_layers(network, x, repeat: int, torch) -> dict[str, tuple[float, float]]:
     """Each conv layer timed alone on the input the network gives it (img2col's layout, torch's
-    contiguous NCHW), forward and input-gradient backward."""
+    contiguous NCHW), forward and input-gradient backward; the 16 best times summed."""
     convs = [layer for layer in network.layers if layer.kind == "conv"]
     result = network.forward(x, [layer.name for layer in convs], record=True)
-    inputs = {layer.name: cache.x for layer, cache in result.trace if layer.kind == "conv"}
-    backend = network.backend
-    f = torch.nn.functional
-    totals = {"16 conv forwards 224": [0.0, 0.0], "16 conv backwards (dx) 224": [0.0, 0.0]}
+    caches = {layer.name: cache for layer, cache in result.trace if layer.kind == "conv"}
+    backend, F = network.backend, torch.nn.functional
     rng = np.random.default_rng(0)
+    calls: dict[str, tuple[list, list]] = {"forward": ([], []), "backward": ([], [])}
     for layer in convs:
+        cache = caches[layer.name]
         w, b = network.weights.params[layer.name]
-        xi = inputs[layer.name]
-        y, cache = backend.conv2d_forward(xi, w, b, layer.stride, layer.pad)
-        dy = rng.standard_normal(y.shape, dtype=np.float32)
-        dy_ours = np.empty_like(y)  # the layout img2col's own gradients have
-        dy_ours[...] = dy
-        xt = torch.from_numpy(np.ascontiguousarray(xi))
+        s, p = layer.stride, layer.pad
+        y, _ = backend.conv2d_forward(cache.x, w, b, s, p)
+        dy = np.empty_like(y)  # in the layout img2col's own gradients have
+        dy[...] = rng.standard_normal(y.shape, dtype=np.float32)
+        xt = torch.from_numpy(np.ascontiguousarray(cache.x))
         wt = torch.from_numpy(np.ascontiguousarray(w.transpose(3, 0, 1, 2)))
-        bt, dyt = torch.from_numpy(np.asarray(b)), torch.from_numpy(dy)
-        with torch.no_grad():
-            fwd = _pair(
-                lambda xi=xi, w=w, b=b, s=layer.stride, p=layer.pad: backend.conv2d_forward(
-                    xi, w, b, s, p
-                ),
-                lambda xt=xt, wt=wt, bt=bt, s=layer.stride, p=layer.pad: f.conv2d(xt, wt, bt, s, p),
-                LAYER_ROUNDS,
-                repeat,
+        bt, dyt = torch.from_numpy(np.asarray(b)), torch.from_numpy(np.ascontiguousarray(dy))
+        ours, theirs = calls["forward"]
+        ours.append(lambda x=cache.x, w=w, b=b, s=s, p=p: backend.conv2d_forward(x, w, b, s, p))
+        theirs.append(lambda xt=xt, wt=wt, bt=bt, s=s, p=p: F.conv2d(xt, wt, bt, s, p))
+        ours, theirs = calls["backward"]
+        ours.append(lambda dy=dy, c=cache: backend.conv2d_backward(dy, c, param_grads=False))
+        theirs.append(
+            lambda xt=xt, wt=wt, dyt=dyt, s=s, p=p: torch.nn.grad.conv2d_input(
+                xt.shape, wt, dyt, s, p
             )
-            bwd = _pair(
-                lambda dy=dy_ours, c=cache: backend.conv2d_backward(dy, c, param_grads=False),
-                lambda xt=xt, wt=wt, dyt=dyt, s=layer.stride, p=layer.pad: (
-                    torch.nn.grad.conv2d_input(xt.shape, wt, dyt, s, p)
-                ),
-                LAYER_ROUNDS,
-                repeat,
-            )
-        for i in range(2):
-            totals["16 conv forwards 224"][i] += fwd[i]
-            totals["16 conv backwards (dx) 224"][i] += bwd[i]
-    return {k: tuple(v) for k, v in totals.items()}
+        )
+    with torch.no_grad():
+        return {
+            "16 conv forwards 224": _best(*calls["forward"], LAYER_ROUNDS, repeat),
+            "16 conv backwards (dx) 224": _best(*calls["backward"], LAYER_ROUNDS, repeat),
+        }
 
 
 def _style_step(network, size, repeat: int, torch) -> tuple[float, float]:
@@ -186,7 +181,7 @@ def _style_step(network, size, repeat: int, torch) -> tuple[float, float]:
         loss(xt).backward()
         optimizer.step()
 
-    return _pair(ours, theirs, repeat)
+    return _best([ours], [theirs], repeat)
 
 
 def cli_memory() -> dict[str, dict]:
