@@ -168,6 +168,30 @@ def test_softmax_matches_torch_and_is_stable(torch):
     assert rel_error(ops.softmax_backward(dy, y), tz.grad.numpy()) <= TOL
 
 
+def test_img2col_works_channels_last_whatever_the_input_layout():
+    """Outputs and input gradients are NCHW views of channels-last memory (what makes the next
+    layer's im2col cheap); an NCHW-contiguous input gives the same numbers."""
+    backend = get_backend("img2col")
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 4, 7, 6)).astype(np.float32)
+    x_last = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    w = rng.standard_normal((4, 3, 3, 5)).astype(np.float32)
+    b = rng.standard_normal(5).astype(np.float32)
+    y, cache = backend.conv2d_forward(x, w, b, 1, 1)
+    y_last, cache_last = backend.conv2d_forward(x_last, w, b, 1, 1)
+    np.testing.assert_array_equal(y_last, y)
+    assert y.transpose(0, 2, 3, 1).flags.c_contiguous
+    dy = rng.standard_normal(y.shape).astype(np.float32)  # NCHW-contiguous upstream gradient
+    dx, dw, db = backend.conv2d_backward(dy, cache_last)
+    for mine, nchw in zip((dx, dw, db), backend.conv2d_backward(dy, cache), strict=True):
+        np.testing.assert_array_equal(mine, nchw)
+    assert dx.transpose(0, 2, 3, 1).flags.c_contiguous
+    pooled, pool_cache = backend.maxpool2d_forward(y, 2, 2)
+    assert pooled.transpose(0, 2, 3, 1).flags.c_contiguous
+    dpool = backend.maxpool2d_backward(np.ones_like(pooled), pool_cache)
+    assert dpool.transpose(0, 2, 3, 1).flags.c_contiguous
+
+
 def test_both_stride_1_input_gradients_are_exercised():
     from vggcli.backends.img2col import turned_kernel_is_cheaper
 

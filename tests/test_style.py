@@ -62,6 +62,20 @@ def test_style_loss_and_gradient_match_torch(torch, shape):
     assert rel_error(grad, tx.grad.numpy()) <= 1e-5
 
 
+def test_style_loss_reads_channels_last_maps_in_place():
+    """img2col's maps are NCHW views of NHWC memory: same loss and gradient as contiguous NCHW,
+    and the gradient comes back in the map's memory order (no transposing copy downstream)."""
+    x = _features((2, 5, 4, 6), 6)
+    x_last = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    target = gram(_features((2, 5, 4, 6), 7))
+    loss, grad = style_loss(x, target)
+    loss_last, grad_last = style_loss(x_last, target)
+    assert loss_last == pytest.approx(loss, rel=1e-12)
+    np.testing.assert_allclose(grad_last, grad, rtol=1e-12, atol=0)
+    np.testing.assert_allclose(gram(x_last), gram(x), rtol=1e-12, atol=0)
+    assert grad_last.transpose(0, 2, 3, 1).flags.c_contiguous
+
+
 def test_style_loss_of_the_style_itself_is_zero():
     s = _features((1, 4, 6, 6), 5)
     loss, grad = style_loss(s, gram(s))
