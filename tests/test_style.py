@@ -142,6 +142,7 @@ def test_image_gradient_of_the_objective_matches_torch(torch, tiny_raw, tiny_mat
     assert losses.style == pytest.approx(style.item(), rel=1e-4)
     assert losses.total == pytest.approx(total.item(), rel=1e-4)
     assert rel_error(grad, tx.grad.numpy()) <= 1e-4
+    assert grad.dtype == np.float32  # nothing on the way was promoted to float64
 
 
 def test_blended_styles_mix_the_gram_matrices(tiny_mat):
