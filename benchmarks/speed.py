@@ -22,6 +22,7 @@ choose when they are loaded. Nothing is asserted: this prints figures.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import math
 import os
@@ -270,6 +271,8 @@ def main() -> None:
     if args.measure:
         print(json.dumps(measure(*args.measure)))
         return
+    if importlib.util.find_spec("torch") is None:
+        raise SystemExit("speed.py compares with PyTorch, which is not installed: run `make bench`")
     names = [n.strip() for n in args.settings.split(",") if n.strip()]
     for name in names:
         if name not in SETTINGS:
