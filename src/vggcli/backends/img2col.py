@@ -232,7 +232,12 @@ class Img2colBackend(Backend):
     def maxpool2d_backward(self, dy, cache: PoolCache, tick: Tick | None = None):
         x, y, k, s = cache.x, cache.y, cache.kernel, cache.stride
         ho, wo = y.shape[2:]
-        dx = np.zeros_like(x, dtype=dy.dtype)
+        if k == s:  # the windows tile the input: every covered position is written once below
+            dx = np.empty_like(x, dtype=dy.dtype)
+            dx[:, :, ho * s :] = 0  # rows and columns that floor() left out
+            dx[:, :, :, wo * s :] = 0
+        else:
+            dx = np.zeros_like(x, dtype=dy.dtype)
         routed = np.zeros_like(y, dtype=bool)  # windows whose maximum was already found
         first_max = np.empty_like(y, dtype=bool)
         for kh in range(k):
@@ -241,7 +246,7 @@ class Img2colBackend(Backend):
                 np.equal(x[:, :, rows, cols], y, out=first_max)
                 np.greater(first_max, routed, out=first_max)  # equal here, not before
                 routed |= first_max
-                if k <= s:  # windows do not overlap: each position is written once
+                if k <= s:  # windows do not overlap: each position is written at most once
                     np.multiply(dy, first_max, out=dx[:, :, rows, cols])
                 else:
                     dx[:, :, rows, cols] += dy * first_max
