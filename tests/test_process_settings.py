@@ -7,7 +7,7 @@ import ctypes
 import numpy as np
 import pytest
 
-from vggcli._blas import choose_openblas_kernel
+from vggcli._blas import avx512_unused, choose_openblas_kernel
 from vggcli._malloc import keep_freed_memory
 
 
@@ -28,6 +28,17 @@ def test_openblas_kernel_choice(tmp_path):
     env = {}  # too late once numpy has loaded OpenBLAS
     assert choose_openblas_kernel(env, str(avx512), numpy_loaded=True) is None and env == {}
     assert choose_openblas_kernel({}, str(tmp_path / "missing"), numpy_loaded=False) is None
+
+
+def test_a_kernel_pinned_below_the_cpu_is_reported(tmp_path):
+    avx512 = tmp_path / "avx512"
+    avx512.write_text("flags\t: fpu sse avx2 avx512f avx512dq avx512cd avx512bw avx512vl\n")
+    plain = tmp_path / "plain"
+    plain.write_text("flags\t: fpu sse avx2\n")
+    assert avx512_unused({"OPENBLAS_CORETYPE": "Haswell"}, str(avx512)) == "Haswell"
+    assert avx512_unused({"OPENBLAS_CORETYPE": "SkylakeX"}, str(avx512)) is None
+    assert avx512_unused({"OPENBLAS_CORETYPE": "Haswell"}, str(plain)) is None  # nothing unused
+    assert avx512_unused({}, str(avx512)) is None  # vggcli chooses SkylakeX itself then
 
 
 MALLINFO2_FIELDS = "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost"

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from vggcli import bench, ui
+from vggcli._blas import avx512_unused
 from vggcli.backends import BACKENDS, get_backend
 from vggcli.cli.options import (
     backend_option,
@@ -186,6 +187,14 @@ def bench_command(
             f" · OPENBLAS_CORETYPE={info['openblas_coretype'] or 'auto'} · medians of "
             f"{repeat} runs after {warmup} warm-up"
         )
+        pinned = avx512_unused()
+        if TORCH in names and pinned:
+            ui.note(
+                f"OPENBLAS_CORETYPE={pinned} keeps numpy's GEMM on AVX2 kernels while this CPU "
+                "has AVX-512, which PyTorch uses: expect it up to 2x faster on GEMM-bound work. "
+                "Compare on equal terms with OPENBLAS_CORETYPE=SkylakeX (or ONEDNN_MAX_CPU_ISA="
+                "AVX2 for torch)."
+            )
 
 
 def _dlp_outputs(model, x, taps) -> dict:
