@@ -38,6 +38,7 @@ import numpy as np
 
 # isort: on
 
+from vggcli._malloc import keep_freed_memory
 from vggcli.backends import get_backend
 from vggcli.bench import random_input
 from vggcli.network import Network
@@ -99,6 +100,7 @@ def measure(repeat: int, style_repeat: int) -> dict:
     """In this process: every row for img2col and torch, in seconds."""
     from vggcli.torch_reference import TorchVGG, load_torch
 
+    keep_freed_memory()  # as the vgg command does
     torch = load_torch()
     weights = random_weights(seed=0)
     network = Network(weights, get_backend("img2col"))

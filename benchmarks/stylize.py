@@ -26,6 +26,7 @@ import numpy as np
 # isort: on
 
 from vggcli import bench
+from vggcli._malloc import keep_freed_memory
 from vggcli.backends import get_backend
 from vggcli.images import load_image, resize, to_input
 from vggcli.network import Network
@@ -117,6 +118,7 @@ def main() -> None:
     parser.add_argument("--adam", type=int, default=200, help="Adam steps")
     parser.add_argument("--lbfgs", type=int, default=60, help="L-BFGS iterations")
     args = parser.parse_args()
+    keep_freed_memory()  # as the vgg command does
     if args.one:
         print(json.dumps(one_config(*args.one, args.steps)))
         return

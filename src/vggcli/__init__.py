@@ -5,9 +5,7 @@ computed (naive loops, im2col + GEMM, an int8 deep-learning-processor path).
 """
 
 from vggcli._blas import choose_openblas_kernel
-from vggcli._malloc import keep_freed_memory
 
 choose_openblas_kernel()
-keep_freed_memory()
 
 __version__ = "0.1.0"

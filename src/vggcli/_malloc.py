@@ -6,7 +6,9 @@ on ``free``, so every pass pays a page fault for every 4 kB it writes for the fi
 virtual machine about 10-15% of a VGG19 forward at 224x224 (measured here: 270 → 235 ms). Raising
 the mmap and trim thresholds lets the next pass reuse the same pages, as PyTorch's caching
 allocators do. The peak resident memory stays the same; memory freed after the peak is kept by
-the process until it exits, which suits a command-line run.
+the process until it exits, which suits a command-line run: the ``vgg`` command calls
+:func:`keep_freed_memory`, importing the library does not (a program that embeds vggcli may call
+it too).
 
 Variables the user set (``MALLOC_MMAP_THRESHOLD_``, ``MALLOC_TRIM_THRESHOLD_``) win, and nothing
 happens where ``mallopt`` does not exist (macOS, musl).

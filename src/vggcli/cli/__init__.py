@@ -10,6 +10,7 @@ from __future__ import annotations
 import click
 
 from vggcli import __version__
+from vggcli._malloc import keep_freed_memory
 from vggcli.cli.bench import bench_command, profile_command
 from vggcli.cli.check import calibrate_command, check_command
 from vggcli.cli.classify import classify
@@ -42,6 +43,7 @@ def main() -> None:
     First time: vgg fetch-weights          (official MatConvNet VGG19, 535 MB, cached)
     Then:       vgg classify examples/chelsea.png
     """
+    keep_freed_memory()  # a command is one job: reuse freed pages instead of faulting new ones
 
 
 for command in (
