@@ -189,21 +189,20 @@ def _style_step(network, size, repeat: int, torch) -> tuple[float, float]:
 
 def cli_memory() -> dict[str, dict]:
     """Peak RSS of the real commands on a full-size weights folder, each in a fresh process."""
-
-    vgg = str(Path(sys.executable).with_name("vgg"))
+    vgg = [sys.executable, "-m", "vggcli"]  # the vgg command of this environment
     figures: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "weights"
         save_cache(random_weights(seed=0), folder)  # the layout `vgg fetch-weights` installs
         image = str(EXAMPLES / "chelsea.png")
-        command = [vgg, "classify", image, "--weights", str(folder), "--json"]
+        command = [*vgg, "classify", image, "--weights", str(folder), "--json"]
         _rss_of(command)  # once, so the weight files are in the page cache for the timed run
         rss, wall, out = _rss_of(command)
         forward = json.loads(out)["results"][0]["forward_seconds"]
         figures["classify 224"] = {"peak_rss_mb": rss, "startup_s": wall - forward}
         for size in ("192x320", "512x512"):
             command = [
-                vgg, "stylize", str(EXAMPLES / "china.jpg"), str(EXAMPLES / "starry_night.jpg"),
+                *vgg, "stylize", str(EXAMPLES / "china.jpg"), str(EXAMPLES / "starry_night.jpg"),
                 "--size", size, "-n", "2", "--weights", str(folder),
                 "-o", str(Path(tmp) / f"out-{size}.png"),
             ]  # fmt: skip
