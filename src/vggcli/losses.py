@@ -36,7 +36,7 @@ def style_loss(x: np.ndarray, target_gram: np.ndarray) -> tuple[float, np.ndarra
     ∇X[n,i,h,w] = 1/(NC²H²W²) Σ_j X[n,j,h,w]·(G − A)[n,j,i] (eq. 3.15)."""
     n, c, h, w = x.shape
     f = pixel_rows(x)
-    diff = f.transpose(0, 2, 1) @ f - target_gram  # G − A, symmetric
+    diff = gram(x) - target_gram  # G − A, symmetric
     scale = float(n) * c * c * (h * w) ** 2
     loss = float(np.sum(np.square(diff, dtype=np.float64))) / (4 * scale)
     grad = f @ (diff / np.asarray(scale, dtype=x.dtype))  # [N, H·W, C]: F·(G − A)
