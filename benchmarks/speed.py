@@ -39,12 +39,12 @@ import numpy as np
 # isort: on
 
 from vggcli._malloc import keep_freed_memory
-from vggcli.backends import get_backend
-from vggcli.bench import random_input
-from vggcli.network import Network
-from vggcli.optim import Adam
-from vggcli.style import Objective, StyleOptions
-from vggcli.weights import random_weights, save_cache
+from vggcli.engine.backends import get_backend
+from vggcli.engine.network import Network
+from vggcli.measure.benchmarks import random_input
+from vggcli.style.optim import Adam
+from vggcli.style.transfer import Objective, StyleOptions
+from vggcli.weights.weightset import random_weights, save_cache
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -98,7 +98,7 @@ def _best(ours: list, theirs: list, rounds: int, per_call: int = 1) -> tuple[flo
 
 def measure(repeat: int, style_repeat: int) -> dict:
     """In this process: every row for img2col and torch, in seconds."""
-    from vggcli.torch_reference import TorchVGG, load_torch
+    from vggcli.measure.torch_reference import TorchVGG, load_torch
 
     keep_freed_memory()  # as the vgg command does
     torch = load_torch()
@@ -163,7 +163,7 @@ def _conv_layers(network, x, repeat: int, torch) -> dict[str, tuple[float, float
 def _style_step(network, size, repeat: int, torch) -> tuple[float, float]:
     """One step of the manual's style transfer: losses at relu4_2 / relu1_1…relu5_1, dL/dx,
     one Adam update; torch: the same losses with autograd and torch.optim.Adam."""
-    from vggcli.torch_reference import TorchStyleLoss
+    from vggcli.measure.torch_reference import TorchStyleLoss
 
     shape = (1, 3, *size)
     content, style, x0 = (random_input(shape, seed) for seed in (1, 2, 3))

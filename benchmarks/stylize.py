@@ -25,13 +25,13 @@ import numpy as np
 
 # isort: on
 
-from vggcli import bench
 from vggcli._malloc import keep_freed_memory
-from vggcli.backends import get_backend
+from vggcli.engine.backends import get_backend
+from vggcli.engine.network import Network
 from vggcli.images import load_image, resize, to_input
-from vggcli.network import Network
-from vggcli.store import resolve_weights
-from vggcli.style import Objective, RunState, StyleOptions, StyleTransfer, initial_image
+from vggcli.measure import benchmarks as bench
+from vggcli.style.transfer import Objective, RunState, StyleOptions, StyleTransfer, initial_image
+from vggcli.weights.store import resolve_weights
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 

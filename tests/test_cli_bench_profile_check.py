@@ -13,8 +13,8 @@ import pytest
 from click.testing import CliRunner
 
 from tests.test_cli_classify import assert_one_line_error
-from vggcli.backends.img2col import Img2colBackend
 from vggcli.cli import main
+from vggcli.engine.backends.img2col import Img2colBackend
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 TIMING_KEYS = {"median_s", "min_s", "max_s"}

@@ -12,9 +12,10 @@ from PIL import Image
 
 from tests import matfiles
 from tests.test_fetch import FileServer, checksums
-from vggcli import __version__, store
+from vggcli import __version__
 from vggcli.cli import main
-from vggcli.fetch import Checksums
+from vggcli.weights import store
+from vggcli.weights.fetch import Checksums
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 CAT = str(EXAMPLES / "chelsea.png")

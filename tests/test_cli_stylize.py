@@ -12,9 +12,9 @@ from click.testing import CliRunner
 from PIL import Image
 
 from tests.test_cli_classify import assert_one_line_error
-from vggcli import store
 from vggcli.cli import main
-from vggcli.style import Objective
+from vggcli.style.transfer import Objective
+from vggcli.weights import store
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 CONTENT = EXAMPLES / "china.jpg"

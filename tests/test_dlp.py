@@ -12,15 +12,15 @@ import numpy as np
 import pytest
 
 from tests import matfiles
-from vggcli.backends.loops import LoopsBackend
 from vggcli.classify import Classifier
 from vggcli.dlp import emulator
 from vggcli.dlp.adapter import DlpNetwork
 from vggcli.dlp.calibrate import calibrate, default_params, packaged_images, quantized_layers
 from vggcli.dlp.quant import QuantPair, QuantParams, dequantize, quantize
+from vggcli.engine.backends.loops import LoopsBackend
+from vggcli.engine.models import build_model
 from vggcli.errors import UsageError
-from vggcli.matconvnet import read_matconvnet
-from vggcli.models import build_model
+from vggcli.weights.matconvnet import read_matconvnet
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 

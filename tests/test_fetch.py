@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from vggcli.errors import FetchError
-from vggcli.fetch import Checksums, download, hash_file
+from vggcli.weights.fetch import Checksums, download, hash_file
 
 PAYLOAD = bytes(range(256)) * 4000  # about 1 MB, several chunks
 
@@ -161,8 +161,8 @@ def test_hash_file(tmp_path):
 def test_ctrl_c_keeps_the_partial_download_for_the_next_run(server, tmp_path, monkeypatch):
     from click.testing import CliRunner
 
-    from vggcli import store
     from vggcli.cli import main
+    from vggcli.weights import store
 
     release = store.Release("matconvnet", "test", server.url, "w.mat", checksums(PAYLOAD))
     monkeypatch.setitem(store.RELEASES, "matconvnet", release)

@@ -9,9 +9,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vggcli import ops
-from vggcli.backends import BACKENDS, get_backend
-from vggcli.gradcheck import numeric_gradient, relative_error
+from vggcli.engine import ops
+from vggcli.engine.backends import BACKENDS, get_backend
+from vggcli.measure.gradcheck import numeric_gradient, relative_error
 
 TOL = 1e-6
 

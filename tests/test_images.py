@@ -10,7 +10,7 @@ from PIL import Image
 
 from vggcli.errors import ImageError, OutputError
 from vggcli.images import from_input, load_image, resize, save_image, to_input
-from vggcli.weights import Preprocessing
+from vggcli.weights.weightset import Preprocessing
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 

@@ -1,7 +1,7 @@
 """Every layer, forward and every backward output, against PyTorch (float32, rel. error ≤ 1e-4).
 
 Convolution and max pooling are checked for each backend; ReLU, flatten, fully connected and
-softmax are shared by all backends (vggcli.ops) and checked once.
+softmax are shared by all backends (vggcli.engine.ops) and checked once.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from tests.conftest import rel_error
-from vggcli import ops
-from vggcli.backends import BACKENDS, get_backend
+from vggcli.engine import ops
+from vggcli.engine.backends import BACKENDS, get_backend
 
 TOL = 1e-4
 
@@ -193,7 +193,7 @@ def test_img2col_works_channels_last_whatever_the_input_layout():
 
 
 def test_both_stride_1_input_gradients_are_exercised():
-    from vggcli.backends.img2col import turned_kernel_is_cheaper
+    from vggcli.engine.backends.img2col import turned_kernel_is_cheaper
 
     stride_1 = [c for c in CONV_CASES if c[6] == 1 and c[7] <= c[5] - 1]
     choices = {turned_kernel_is_cheaper(c[1], c[4], c[0] * c[2] * c[3]) for c in stride_1}
@@ -208,7 +208,7 @@ def test_both_stride_1_input_gradients_are_exercised():
 @pytest.mark.parametrize("case", CONV_CASES, ids=[_conv_id(c) for c in CONV_CASES])
 def test_img2col_in_row_bands_matches_torch(torch, monkeypatch, case):
     """Large images are processed a band of output rows at a time: force tiny bands."""
-    from vggcli.backends import img2col
+    from vggcli.engine.backends import img2col
 
     monkeypatch.setattr(img2col, "BAND_ELEMENTS", 8)
     monkeypatch.setattr(img2col, "MIN_BAND_POSITIONS", 3)

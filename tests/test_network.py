@@ -10,11 +10,11 @@ import pytest
 
 from tests import matfiles
 from tests.conftest import rel_error
-from vggcli.backends import BACKENDS, get_backend
+from vggcli.engine.backends import BACKENDS, get_backend
+from vggcli.engine.network import Network
 from vggcli.errors import UsageError
-from vggcli.matconvnet import read_matconvnet
-from vggcli.network import Network
-from vggcli.weights import random_weights
+from vggcli.weights.matconvnet import read_matconvnet
+from vggcli.weights.weightset import random_weights
 
 TOL = 1e-4
 

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from tests.conftest import legacy_bytes, pastiche_state
-from vggcli import pastiche, store
+from vggcli.engine.vgg19 import STAGE_CONVS
 from vggcli.errors import FetchError, WeightsError
-from vggcli.pastiche import read_legacy_torch, read_pastiche, weights_from_state
-from vggcli.vgg19 import STAGE_CONVS
+from vggcli.weights import pastiche, store
+from vggcli.weights.pastiche import read_legacy_torch, read_pastiche, weights_from_state
 
 
 def test_legacy_reader_matches_torch_load(torch):

@@ -9,13 +9,12 @@ import pytest
 
 from tests import matfiles
 from tests.conftest import rel_error
-from vggcli.backends import get_backend
+from vggcli.engine.backends import get_backend
+from vggcli.engine.network import Network
 from vggcli.errors import UsageError
-from vggcli.losses import content_loss, gram, style_loss, tv_loss
-from vggcli.matconvnet import read_matconvnet
-from vggcli.network import Network
-from vggcli.optim import Adam
-from vggcli.style import (
+from vggcli.style.losses import content_loss, gram, style_loss, tv_loss
+from vggcli.style.optim import Adam
+from vggcli.style.transfer import (
     Objective,
     RunState,
     StyleOptions,
@@ -24,6 +23,7 @@ from vggcli.style import (
     load_state,
     save_state,
 )
+from vggcli.weights.matconvnet import read_matconvnet
 
 SHAPES = [(1, 3, 5, 7), (2, 8, 6, 4), (1, 64, 12, 20), (1, 512, 3, 5)]
 

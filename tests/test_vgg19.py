@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from vggcli.engine.vgg19 import LAYER_NAMES, plan, vgg19_layers
 from vggcli.errors import UsageError
-from vggcli.vgg19 import LAYER_NAMES, plan, vgg19_layers
 
 
 def test_layer_names_follow_the_manual():

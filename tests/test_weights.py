@@ -9,12 +9,12 @@ import pytest
 import scipy.io
 
 from tests import matfiles
-from vggcli import store
+from vggcli.engine.vgg19 import LAYER_NAMES
 from vggcli.errors import WeightsError
-from vggcli.matconvnet import read_matconvnet
 from vggcli.paths import weights_dir
-from vggcli.vgg19 import LAYER_NAMES
-from vggcli.weights import load_cache, random_weights, save_cache
+from vggcli.weights import store
+from vggcli.weights.matconvnet import read_matconvnet
+from vggcli.weights.weightset import load_cache, random_weights, save_cache
 
 
 def test_current_format_loads_with_engine_layouts(tiny_raw, tiny_mat):

@@ -1,7 +1,7 @@
 """Image classification (lab manual §3.1.5, §3.2.4.4): preprocess, forward, top-k, accuracy.
 
 A *model* is anything with ``forward(x, taps=("softmax",), progress=...)`` returning the
-softmax output under ``outputs["softmax"]``: a :class:`vggcli.network.Network`, or the DLP
+softmax output under ``outputs["softmax"]``: a :class:`vggcli.engine.network.Network`, or the DLP
 path. The forward pass alone is timed, as the manual's performance figure.
 """
 
@@ -14,11 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
+from vggcli.engine.vgg19 import CLASSIFIER_INPUT
 from vggcli.errors import UsageError
 from vggcli.images import load_image, resize, to_input
-from vggcli.labels import imagenet_labels
-from vggcli.vgg19 import CLASSIFIER_INPUT
-from vggcli.weights import WeightSet
+from vggcli.weights.labels import imagenet_labels
+from vggcli.weights.weightset import WeightSet
 
 
 @dataclass(frozen=True)

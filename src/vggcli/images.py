@@ -20,7 +20,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from vggcli.atomic import atomic_write
 from vggcli.errors import ImageError, OutputError
-from vggcli.weights import Preprocessing
+from vggcli.weights.weightset import Preprocessing
 
 MAX_PIXELS = 89_478_485  # Pillow's own warning threshold: about 9459 x 9459
 RESIZE_MODES = ("stretch", "center-crop")

@@ -16,7 +16,7 @@ from rich.text import Text
 from tqdm import tqdm
 
 from vggcli.classify import ImageResult, Summary
-from vggcli.vgg19 import Layer
+from vggcli.engine.vgg19 import Layer
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -245,7 +245,7 @@ def step_bar(total: int, initial: int, description: str) -> tqdm:
 
 
 class BenchBar:
-    """Renders :class:`vggcli.bench.Progress` events as one tqdm bar per implementation."""
+    """Renders :class:`vggcli.measure.benchmarks.Progress` events as one tqdm bar per implementation."""
 
     def __init__(self) -> None:
         self.bar: tqdm | None = None

@@ -6,9 +6,8 @@ from pathlib import Path
 
 import click
 
-from vggcli import bench, ui
+from vggcli import ui
 from vggcli._blas import avx512_unused
-from vggcli.backends import BACKENDS, get_backend
 from vggcli.cli.options import (
     backend_option,
     emit_json,
@@ -17,13 +16,15 @@ from vggcli.cli.options import (
     parse_shape,
     quant_params_option,
 )
+from vggcli.engine.backends import BACKENDS, get_backend
+from vggcli.engine.models import DLP_NAMES, build_model, check_name
+from vggcli.engine.network import Network
 from vggcli.errors import UsageError
 from vggcli.images import load_image, resize, to_input
-from vggcli.models import DLP_NAMES, build_model, check_name
-from vggcli.network import Network
-from vggcli.profile import profile_network
-from vggcli.store import resolve_weights
-from vggcli.torch_reference import TORCH, load_torch
+from vggcli.measure import benchmarks as bench
+from vggcli.measure.profile import profile_network
+from vggcli.measure.torch_reference import TORCH, load_torch
+from vggcli.weights.store import resolve_weights
 
 
 def timing_weights_option(f):

@@ -8,8 +8,6 @@ from pathlib import Path
 import click
 
 from vggcli import ui
-from vggcli.backends import get_backend
-from vggcli.check import compare_networks, gradient_checks, layer_checks
 from vggcli.cli.options import (
     backend_option,
     emit_json,
@@ -20,11 +18,13 @@ from vggcli.cli.options import (
     weights_option,
 )
 from vggcli.dlp.calibrate import calibrate
+from vggcli.engine.backends import get_backend
+from vggcli.engine.models import build_model, check_name
 from vggcli.errors import ImageError, UsageError
 from vggcli.images import check_writable, load_image, resize, to_input
-from vggcli.models import build_model, check_name
-from vggcli.store import resolve_weights
-from vggcli.torch_reference import TORCH
+from vggcli.measure.check import compare_networks, gradient_checks, layer_checks
+from vggcli.measure.torch_reference import TORCH
+from vggcli.weights.store import resolve_weights
 
 
 @click.command("check")
@@ -69,7 +69,7 @@ def check_command(image, backend, compare, size_text, weights_spec, quant_params
         if engine.name != "loops":
             references["loops"] = get_backend("loops")
         try:
-            from vggcli.torch_reference import TorchOps
+            from vggcli.measure.torch_reference import TorchOps
 
             references[TORCH] = TorchOps()
         except UsageError:

@@ -19,9 +19,9 @@ from vggcli.cli.options import (
     resize_option,
     weights_option,
 )
+from vggcli.engine.models import build_model, check_name
 from vggcli.errors import ImageError, UsageError
-from vggcli.models import build_model, check_name
-from vggcli.store import resolve_weights
+from vggcli.weights.store import resolve_weights
 
 
 @click.command()

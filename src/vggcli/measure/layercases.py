@@ -13,8 +13,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from vggcli.engine.vgg19 import Layer, layer_cost
 from vggcli.errors import UsageError
-from vggcli.vgg19 import Layer, layer_cost
 
 
 @dataclass(frozen=True)

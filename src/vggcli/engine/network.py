@@ -15,11 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from vggcli import ops
-from vggcli.backends.base import Backend
+from vggcli.engine import ops
+from vggcli.engine.backends.base import Backend
+from vggcli.engine.vgg19 import Layer, LayerCost, plan
 from vggcli.errors import UsageError
-from vggcli.vgg19 import Layer, LayerCost, plan
-from vggcli.weights import WeightSet
+from vggcli.weights.weightset import WeightSet
 
 Progress = Callable[[Layer, int], None]
 """Called with a layer and the work units of it just done (see :attr:`LayerCost.work`)."""

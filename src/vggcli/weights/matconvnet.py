@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from vggcli.errors import WeightsError
-from vggcli.weights import Preprocessing, WeightSet
+from vggcli.weights.weightset import Preprocessing, WeightSet
 
 MAT5_MAGIC = b"MATLAB 5.0 MAT-file"
 MAT73_MAGIC = b"MATLAB 7.3 MAT-file"

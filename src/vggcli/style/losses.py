@@ -3,7 +3,7 @@
 Feature maps are NCHW. Every function returns ``(loss, gradient)``: the loss as a Python float
 (summed in float64), the gradient with respect to the first argument in its dtype and, for the
 Gram matrix, in its memory order: the img2col backend's maps are channels-last in memory
-(see :mod:`vggcli.backends.img2col`), where the [H·W, C] matrix of a map is a free view.
+(see :mod:`vggcli.engine.backends.img2col`), where the [H·W, C] matrix of a map is a free view.
 """
 
 from __future__ import annotations

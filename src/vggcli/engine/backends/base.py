@@ -17,11 +17,11 @@ from typing import ClassVar
 
 import numpy as np
 
-from vggcli.vgg19 import conv_output_size
+from vggcli.engine.vgg19 import conv_output_size
 
 Tick = Callable[[int], None]
 """Progress callback, called with the work units just done: multiply-accumulates for a
-convolution, compared elements for a pooling (:attr:`vggcli.vgg19.LayerCost.work`). Backends may
+convolution, compared elements for a pooling (:attr:`vggcli.engine.vgg19.LayerCost.work`). Backends may
 report nothing; the network tops each layer up when it finishes."""
 
 

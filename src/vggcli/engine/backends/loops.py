@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from vggcli.backends.base import (
+from vggcli.engine.backends.base import (
     Backend,
     ConvCache,
     PoolCache,

@@ -27,14 +27,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from vggcli.backends import BACKENDS, get_backend
-from vggcli.backends.base import Backend
+from vggcli.engine.backends import BACKENDS, get_backend
+from vggcli.engine.backends.base import Backend
+from vggcli.engine.network import Network
+from vggcli.engine.vgg19 import LayerCost, plan, vgg19_layers
 from vggcli.errors import UsageError
-from vggcli.gradcheck import relative_error
-from vggcli.layercases import conv_case, pool_case
-from vggcli.network import Network
-from vggcli.vgg19 import LayerCost, plan, vgg19_layers
-from vggcli.weights import WeightSet
+from vggcli.measure.gradcheck import relative_error
+from vggcli.measure.layercases import conv_case, pool_case
+from vggcli.weights.weightset import WeightSet
 
 KINDS = ("conv", "pool", "vgg19", "stylize")
 ESTIMATED_NOTE = (
@@ -205,7 +205,7 @@ def parse_compare(text: str, whole_network: bool = False) -> list[str]:
 
 
 def _implementation(name: str):
-    from vggcli.torch_reference import TORCH, TorchOps
+    from vggcli.measure.torch_reference import TORCH, TorchOps
 
     return TorchOps() if name == TORCH else get_backend(name)
 
@@ -358,7 +358,7 @@ def bench_vgg19(
     """The whole network's forward at ``size``: to the softmax when the weights have a
     classifier and the size is 224x224, else to pool5. ``runners`` adds name → forward(x, taps)
     for implementations that are not backends."""
-    from vggcli.torch_reference import TORCH, TorchVGG
+    from vggcli.measure.torch_reference import TORCH, TorchVGG
 
     in_shape = (1, 3, *size)
     taps = ("pool5", "softmax") if weights.has_classifier and size == (224, 224) else ("pool5",)
@@ -413,8 +413,8 @@ def bench_stylize(
 ) -> tuple[list[Result], dict]:
     """One style-transfer step with the manual's losses: forward (to the deepest loss layer,
     losses included), then backward to the image."""
-    from vggcli.style import Objective, StyleOptions
-    from vggcli.torch_reference import TORCH
+    from vggcli.measure.torch_reference import TORCH
+    from vggcli.style.transfer import Objective, StyleOptions
 
     in_shape = (1, 3, *size)
     content, style, x = (random_input(in_shape, seed) for seed in (1, 2, 3))
@@ -462,7 +462,7 @@ def bench_stylize(
 
 def _torch_style_step(weights: WeightSet, objective, x: np.ndarray) -> Run:
     """The same step in torch: TorchVGG to the loss layers, the manual's losses, autograd."""
-    from vggcli.torch_reference import TorchStyleLoss
+    from vggcli.measure.torch_reference import TorchStyleLoss
 
     loss = TorchStyleLoss(weights, objective)
 

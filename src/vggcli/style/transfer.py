@@ -29,11 +29,11 @@ import numpy as np
 
 from vggcli import __version__
 from vggcli.atomic import atomic_write
+from vggcli.engine.network import Network
+from vggcli.engine.vgg19 import CONV_PART_NAMES
 from vggcli.errors import UsageError
-from vggcli.losses import content_loss, gram, style_loss, tv_loss
-from vggcli.network import Network
-from vggcli.optim import Adam, AdamState, lbfgs
-from vggcli.vgg19 import CONV_PART_NAMES
+from vggcli.style.losses import content_loss, gram, style_loss, tv_loss
+from vggcli.style.optim import Adam, AdamState, lbfgs
 
 DEFAULT_CONTENT_LAYERS = ("relu4_2",)
 DEFAULT_STYLE_LAYERS = (

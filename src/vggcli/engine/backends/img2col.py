@@ -34,7 +34,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from vggcli.backends.base import (
+from vggcli.engine.backends.base import (
     Backend,
     ConvCache,
     PoolCache,

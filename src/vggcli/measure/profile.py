@@ -1,7 +1,7 @@
 """Per-layer cost and time of a network pass (lab manual §3.1.7 question 3, §3.3.7 question 2).
 
 For every layer: output shape, parameters, multiplications and additions (from the formulas,
-:mod:`vggcli.vgg19`), and the measured forward (and backward) milliseconds, median over repeats.
+:mod:`vggcli.engine.vgg19`), and the measured forward (and backward) milliseconds, median over repeats.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vggcli.network import Network
+from vggcli.engine.network import Network
 
 
 @dataclass(frozen=True)

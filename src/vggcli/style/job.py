@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from vggcli.atomic import atomic_write
-from vggcli.chart import loss_chart
+from vggcli.engine.network import Network
 from vggcli.errors import OutputError, UsageError
 from vggcli.images import (
     check_writable,
@@ -26,8 +26,8 @@ from vggcli.images import (
     save_image,
     to_input,
 )
-from vggcli.network import Network
-from vggcli.style import (
+from vggcli.style.chart import loss_chart
+from vggcli.style.transfer import (
     HISTORY_COLUMNS,
     INITS,
     Objective,

@@ -1,4 +1,4 @@
-"""What runs a network for a ``--backend`` name: a :class:`~vggcli.network.Network` over one of
+"""What runs a network for a ``--backend`` name: a :class:`~vggcli.engine.network.Network` over one of
 the conv/pool backends, or the DLP path, which builds the whole network on its device."""
 
 from __future__ import annotations
@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from vggcli.backends import BACKENDS, Backend, get_backend
+from vggcli.engine.backends import BACKENDS, Backend, get_backend
+from vggcli.engine.network import Network
 from vggcli.errors import UsageError
-from vggcli.network import Network
-from vggcli.weights import WeightSet
+from vggcli.weights.weightset import WeightSet
 
 DLP_NAMES = ("dlp", "dlp-pycnml")
 

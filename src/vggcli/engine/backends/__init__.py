@@ -6,9 +6,9 @@
 
 from __future__ import annotations
 
-from vggcli.backends.base import Backend
-from vggcli.backends.img2col import Img2colBackend
-from vggcli.backends.loops import LoopsBackend
+from vggcli.engine.backends.base import Backend
+from vggcli.engine.backends.img2col import Img2colBackend
+from vggcli.engine.backends.loops import LoopsBackend
 from vggcli.errors import UsageError
 
 BACKENDS: dict[str, type[Backend]] = {

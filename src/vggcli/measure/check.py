@@ -18,10 +18,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vggcli import losses, ops
-from vggcli.backends.base import Backend
-from vggcli.gradcheck import numeric_gradient, relative_error
-from vggcli.layercases import conv_case, pool_case
+from vggcli.engine import ops
+from vggcli.engine.backends.base import Backend
+from vggcli.measure.gradcheck import numeric_gradient, relative_error
+from vggcli.measure.layercases import conv_case, pool_case
+from vggcli.style import losses
 
 FLOAT32_TOL = 1e-4
 GRADIENT_TOL = 1e-5

@@ -21,9 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vggcli.errors import WeightsError
-from vggcli.labels import imagenet_labels
-from vggcli.vgg19 import (
+from vggcli.engine.vgg19 import (
     CLASSIFIER_INPUT,
     STAGE_CONVS,
     VGG19_CHANNELS,
@@ -31,6 +29,8 @@ from vggcli.vgg19 import (
     Layer,
     vgg19_layers,
 )
+from vggcli.errors import WeightsError
+from vggcli.weights.labels import imagenet_labels
 
 CACHE_FORMAT = 1
 IMAGENET_MEAN_RGB = (123.68, 116.779, 103.939)

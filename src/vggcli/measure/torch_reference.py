@@ -3,7 +3,7 @@
 Nothing in the engine imports this module: it is loaded only when a user asks for ``torch`` in
 ``--compare`` (or ``vgg check`` finds torch installed), so torch is never a runtime dependency.
 :class:`TorchOps` offers the backend interface for single layers (autograd for backward);
-:class:`TorchVGG` runs a whole :class:`~vggcli.weights.WeightSet` as a torch graph, and
+:class:`TorchVGG` runs a whole :class:`~vggcli.weights.weightset.WeightSet` as a torch graph, and
 :class:`TorchStyleLoss` the style-transfer objective on it.
 """
 
@@ -13,9 +13,9 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from vggcli.backends.base import Backend, ConvCache, PoolCache
+from vggcli.engine.backends.base import Backend, ConvCache, PoolCache
 from vggcli.errors import UsageError
-from vggcli.weights import WeightSet
+from vggcli.weights.weightset import WeightSet
 
 TORCH = "torch"
 
@@ -118,7 +118,7 @@ class TorchVGG:
 
 
 class TorchStyleLoss:
-    """The total loss of a :class:`~vggcli.style.Objective` (same layers, weights and targets,
+    """The total loss of a :class:`~vggcli.style.transfer.Objective` (same layers, weights and targets,
     the manual's formulas) as a torch function of the image tensor, for autograd."""
 
     def __init__(self, weights: WeightSet, objective) -> None:
