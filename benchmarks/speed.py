@@ -39,12 +39,13 @@ import numpy as np
 # isort: on
 
 from vggcli._malloc import keep_freed_memory
-from vggcli.engine.backends import get_backend
+from vggcli.engine.backends import BACKENDS
 from vggcli.engine.network import Network
 from vggcli.measure.benchmarks import random_input
+from vggcli.style.objective import Objective, StyleOptions
 from vggcli.style.optim import Adam
-from vggcli.style.transfer import Objective, StyleOptions
-from vggcli.weights.weightset import random_weights, save_cache
+from vggcli.weights.cache import save_cache
+from vggcli.weights.weightset import random_weights
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -103,7 +104,7 @@ def measure(repeat: int, style_repeat: int) -> dict:
     keep_freed_memory()  # as the vgg command does
     torch = load_torch()
     weights = random_weights(seed=0)
-    network = Network(weights, get_backend("img2col"))
+    network = Network(weights, BACKENDS["img2col"]())
     reference = TorchVGG(weights)
     rows: dict[str, tuple[float, float]] = {}
 

@@ -26,12 +26,13 @@ import numpy as np
 # isort: on
 
 from vggcli._malloc import keep_freed_memory
-from vggcli.engine.backends import get_backend
+from vggcli.engine.backends import BACKENDS
 from vggcli.engine.network import Network
 from vggcli.images import load_image, resize, to_input
 from vggcli.measure import benchmarks as bench
-from vggcli.style.transfer import Objective, RunState, StyleOptions, StyleTransfer, initial_image
-from vggcli.weights.store import resolve_weights
+from vggcli.style.objective import Objective, StyleOptions, initial_image
+from vggcli.style.run import RunState, StyleTransfer
+from vggcli.weights.cache import resolve_weights
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -43,7 +44,7 @@ def one_config(size: str, implementation: str, steps: int) -> dict:
     shape = (1, 3, h, w)
     content, style, x = (bench.random_input(shape, seed) for seed in (1, 2, 3))
     objective = Objective(
-        Network(weights, get_backend("img2col")), content, [(style, 1.0)], StyleOptions()
+        Network(weights, BACKENDS["img2col"]()), content, [(style, 1.0)], StyleOptions()
     )
     if implementation == "torch":
         import torch
@@ -82,7 +83,7 @@ class _Clock:
 
 def adam_vs_lbfgs(adam_steps: int, lbfgs_steps: int) -> None:
     weights = resolve_weights(None, need_classifier=False)
-    network = Network(weights, get_backend("img2col"))
+    network = Network(weights, BACKENDS["img2col"]())
     pre = weights.preprocessing
     content = to_input(resize(load_image(EXAMPLES / "china.jpg"), (192, 320)), pre)
     style = to_input(resize(load_image(EXAMPLES / "starry_night.jpg"), (192, 320)), pre)

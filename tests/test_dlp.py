@@ -434,13 +434,13 @@ def test_dlp_errors(tiny_mat, tmp_path):
         ),
         "the dlp backend is inference-only",
     )
-    assert_one_line_error(run("profile", "--backend", "dlp"), "time the DLP path with")
+    assert_one_line_error(run("profile", "--backend", "dlp"), "time the dlp path with")
     assert_one_line_error(run("check", "--backend", "dlp"), "--compare img2col,dlp")
     assert_one_line_error(
         run("bench", "conv", "--compare", "img2col,dlp"), "dlp runs whole networks only"
     )
     assert_one_line_error(
-        run("classify", cat, "--backend", "tpu"), "choose one of: loops, img2col, dlp, dlp-pycnml"
+        run("classify", cat, "--backend", "tpu"), "choose one of: loops, img2col, dlp"
     )
     assert_one_line_error(
         run("calibrate", cat, "-o", tmp_path / "q.txt", "--weights", tiny_mat),

@@ -162,10 +162,10 @@ def test_ctrl_c_keeps_the_partial_download_for_the_next_run(server, tmp_path, mo
     from click.testing import CliRunner
 
     from vggcli.cli import main
-    from vggcli.weights import store
+    from vggcli.weights import cache as weights_cache
 
-    release = store.Release("matconvnet", "test", server.url, "w.mat", checksums(PAYLOAD))
-    monkeypatch.setitem(store.RELEASES, "matconvnet", release)
+    release = weights_cache.Release("matconvnet", "test", server.url, "w.mat", checksums(PAYLOAD))
+    monkeypatch.setitem(weights_cache.RELEASES, "matconvnet", release)
     seen = []
 
     def interrupting_report(done, total):
@@ -178,7 +178,7 @@ def test_ctrl_c_keeps_the_partial_download_for_the_next_run(server, tmp_path, mo
     monkeypatch.setattr(vggcli.ui, "ByteBar", lambda description: _Bar(interrupting_report))
     result = CliRunner().invoke(main, ["fetch-weights"])
     assert result.exit_code == 130 and "run the same command again to resume" in result.output
-    part = store.downloads_dir() / "w.mat.part"
+    part = weights_cache.downloads_dir() / "w.mat.part"
     assert part.stat().st_size >= 300_000
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import rel_error
 from vggcli.engine import ops
-from vggcli.engine.backends import BACKENDS, get_backend
+from vggcli.engine.backends import BACKENDS
 
 TOL = 1e-4
 
@@ -55,7 +55,7 @@ def test_conv_forward_and_backward_match_torch(torch, backend, case):
     weight = rng.standard_normal((cin, k, k, cout)).astype(np.float32)
     bias = rng.standard_normal(cout).astype(np.float32)
 
-    engine = get_backend(backend)
+    engine = BACKENDS[backend]()
     y, cache = engine.conv2d_forward(x, weight, bias, stride=s, pad=p)
     dy = rng.standard_normal(y.shape).astype(np.float32)
     dx, dw, db = engine.conv2d_backward(dy, cache)
@@ -78,7 +78,7 @@ def test_conv_backward_without_param_grads_gives_the_same_dx(backend):
     rng = np.random.default_rng(3)
     x = rng.standard_normal((2, 3, 6, 7)).astype(np.float32)
     weight = rng.standard_normal((3, 3, 3, 4)).astype(np.float32)
-    engine = get_backend(backend)
+    engine = BACKENDS[backend]()
     y, cache = engine.conv2d_forward(x, weight, np.zeros(4, np.float32), stride=1, pad=1)
     dy = rng.standard_normal(y.shape).astype(np.float32)
     full = engine.conv2d_backward(dy, cache)
@@ -93,7 +93,7 @@ def test_maxpool_forward_and_backward_match_torch(torch, backend, case):
     n, c, h, w, k, s = case
     rng = np.random.default_rng(hash(case) % 2**32)
     x = rng.standard_normal((n, c, h, w)).astype(np.float32)
-    engine = get_backend(backend)
+    engine = BACKENDS[backend]()
     y, cache = engine.maxpool2d_forward(x, kernel=k, stride=s)
     dy = rng.standard_normal(y.shape).astype(np.float32)
     dx = engine.maxpool2d_backward(dy, cache)
@@ -171,7 +171,7 @@ def test_softmax_matches_torch_and_is_stable(torch):
 def test_img2col_works_channels_last_whatever_the_input_layout():
     """Outputs and input gradients are NCHW views of channels-last memory (what makes the next
     layer's im2col cheap); an NCHW-contiguous input gives the same numbers."""
-    backend = get_backend("img2col")
+    backend = BACKENDS["img2col"]()
     rng = np.random.default_rng(3)
     x = rng.standard_normal((2, 4, 7, 6)).astype(np.float32)
     x_last = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)

@@ -10,7 +10,7 @@ import pytest
 
 from tests import matfiles
 from tests.conftest import rel_error
-from vggcli.engine.backends import BACKENDS, get_backend
+from vggcli.engine.backends import BACKENDS
 from vggcli.engine.network import Network
 from vggcli.errors import UsageError
 from vggcli.weights.matconvnet import read_matconvnet
@@ -25,7 +25,7 @@ def _input(rng, h, w, n=1):
 
 @pytest.mark.parametrize("backend", list(BACKENDS))
 def test_taps_of_the_conv_part_match_torch(torch, tiny_raw, tiny_mat, backend):
-    net = Network(read_matconvnet(tiny_mat), get_backend(backend))
+    net = Network(read_matconvnet(tiny_mat), BACKENDS[backend]())
     x = _input(np.random.default_rng(0), 37, 50, n=2)  # odd, non-square, batch of 2
     taps = ["conv1_1", "relu1_1", "pool1", "relu3_1", "relu4_2", "pool5"]
     ours = net.forward(x, taps).outputs
@@ -41,7 +41,7 @@ def test_taps_of_the_conv_part_match_torch(torch, tiny_raw, tiny_mat, backend):
 @pytest.mark.parametrize("backend", list(BACKENDS))
 def test_pool5_and_softmax_at_224_match_torch(torch, tiny_raw, tiny_mat, backend):
     """Bands 80 and 100 on the narrow network (loops is too slow for full widths)."""
-    net = Network(read_matconvnet(tiny_mat), get_backend(backend))
+    net = Network(read_matconvnet(tiny_mat), BACKENDS[backend]())
     x = _input(np.random.default_rng(1), 224, 224)
     ours = net.forward(x, ["pool5", "fc6", "softmax"]).outputs
     theirs = matfiles.torch_forward(torch, tiny_raw, x)
@@ -55,7 +55,7 @@ def test_full_width_vgg19_at_224_matches_torch(torch, tmp_path):
     """The real conv widths (64…512, 20M parameters) with img2col; fc hidden widths reduced."""
     raw = matfiles.random_raw(np.random.default_rng(7), (64, 128, 256, 512, 512), (64, 64, 1000))
     path = matfiles.write_matconvnet(tmp_path / "wide.mat", raw, "current")
-    net = Network(read_matconvnet(path), get_backend("img2col"))
+    net = Network(read_matconvnet(path), BACKENDS["img2col"]())
     x = _input(np.random.default_rng(2), 224, 224)
     ours = net.forward(x, ["pool5", "softmax"]).outputs
     theirs = matfiles.torch_forward(torch, raw, x)
@@ -69,7 +69,7 @@ def test_full_width_vgg19_at_224_matches_torch(torch, tmp_path):
 def test_input_gradient_from_several_taps_matches_torch_autograd(
     torch, tiny_raw, tiny_mat, backend
 ):
-    net = Network(read_matconvnet(tiny_mat), get_backend(backend))
+    net = Network(read_matconvnet(tiny_mat), BACKENDS[backend]())
     rng = np.random.default_rng(3)
     x = _input(rng, 32, 40)
     taps = ["relu1_1", "relu3_1", "relu4_2", "relu5_1"]
@@ -88,7 +88,7 @@ def test_input_gradient_from_several_taps_matches_torch_autograd(
 
 
 def test_backward_returns_parameter_gradients_when_asked(torch, tiny_raw, tiny_mat):
-    net = Network(read_matconvnet(tiny_mat), get_backend("img2col"))
+    net = Network(read_matconvnet(tiny_mat), BACKENDS["img2col"]())
     x = _input(np.random.default_rng(4), 224, 224)
     result = net.forward(x, ["softmax"], record=True)
     g = np.zeros((1, 1000), np.float32)
@@ -115,13 +115,13 @@ def test_backward_returns_parameter_gradients_when_asked(torch, tiny_raw, tiny_m
 
 
 def test_unknown_tap_lists_the_valid_layers(tiny_mat):
-    net = Network(read_matconvnet(tiny_mat), get_backend("img2col"))
+    net = Network(read_matconvnet(tiny_mat), BACKENDS["img2col"]())
     with pytest.raises(UsageError, match=r"unknown layer 'relu9_9'.*conv1_1, relu1_1"):
         net.forward(np.zeros((1, 3, 32, 32), np.float32), ["relu9_9"])
 
 
 def test_classifier_needs_224_and_conv_part_needs_32(tiny_mat):
-    net = Network(read_matconvnet(tiny_mat), get_backend("img2col"))
+    net = Network(read_matconvnet(tiny_mat), BACKENDS["img2col"]())
     with pytest.raises(UsageError, match="needs a 224x224 input"):
         net.forward(np.zeros((1, 3, 64, 64), np.float32), ["softmax"])
     with pytest.raises(UsageError, match="too small"):
@@ -136,21 +136,21 @@ def test_classifier_needs_224_and_conv_part_needs_32(tiny_mat):
 
 def test_conv_only_weights_have_no_classifier_layers():
     weights = random_weights(0, channels=(2, 2, 2, 2, 2), fc=None)
-    net = Network(weights, get_backend("img2col"))
+    net = Network(weights, BACKENDS["img2col"]())
     assert net.layer_names[-1] == "pool5"
     with pytest.raises(UsageError, match="has no classifier"):
         net.forward(np.zeros((1, 3, 224, 224), np.float32), ["softmax"])
 
 
 def test_backward_needs_a_recorded_forward(tiny_mat):
-    net = Network(read_matconvnet(tiny_mat), get_backend("img2col"))
+    net = Network(read_matconvnet(tiny_mat), BACKENDS["img2col"]())
     result = net.forward(np.zeros((1, 3, 32, 32), np.float32), ["relu1_1"])
     with pytest.raises(ValueError, match="record=True"):
         net.backward(result, {"relu1_1": np.zeros((1, 4, 32, 32), np.float32)})
 
 
 def test_progress_reports_every_unit_of_work(tiny_mat):
-    net = Network(read_matconvnet(tiny_mat), get_backend("loops"))
+    net = Network(read_matconvnet(tiny_mat), BACKENDS["loops"]())
     seen: dict[str, int] = {}
 
     def progress(layer, units):

@@ -3,26 +3,22 @@
 from __future__ import annotations
 
 import itertools
+import json
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
 
 from tests import matfiles
 from tests.conftest import rel_error
-from vggcli.engine.backends import get_backend
+from vggcli.engine.backends import BACKENDS
 from vggcli.engine.network import Network
 from vggcli.errors import UsageError
 from vggcli.style.losses import content_loss, gram, style_loss, tv_loss
-from vggcli.style.optim import Adam
-from vggcli.style.transfer import (
-    Objective,
-    RunState,
-    StyleOptions,
-    StyleTransfer,
-    initial_image,
-    load_state,
-    save_state,
-)
+from vggcli.style.objective import Objective, StyleOptions, initial_image
+from vggcli.style.optim import OPTIMIZERS, Adam, Optimizer
+from vggcli.style.run import RunState, StyleTransfer
+from vggcli.style.runfiles import load_state, save_state
 from vggcli.weights.matconvnet import read_matconvnet
 
 SHAPES = [(1, 3, 5, 7), (2, 8, 6, 4), (1, 64, 12, 20), (1, 512, 3, 5)]
@@ -95,7 +91,7 @@ def test_tv_loss_matches_torch(torch):
 
 def _objective(tiny_mat, options=None, size=(40, 48), styles=1, seed=0):
     options = options or StyleOptions()
-    net = Network(read_matconvnet(tiny_mat), get_backend("img2col"))
+    net = Network(read_matconvnet(tiny_mat), BACKENDS["img2col"]())
     rng = np.random.default_rng(seed)
     content = (rng.standard_normal((1, 3, *size)) * 40).astype(np.float32)
     style_images = [
@@ -192,7 +188,7 @@ def test_adam_matches_torch_step_for_step(torch):
         (torch.tensor(scale) * (tx - torch.tensor(target)) ** 2).sum().backward()
         topt.step()
         assert rel_error(x, tx.detach().numpy()) <= 1e-5
-    assert state.t == 25
+    assert int(state["t"]) == 25
 
 
 def test_initial_images(tiny_mat):
@@ -223,16 +219,64 @@ def test_resumed_adam_run_equals_the_straight_run_bit_for_bit(tiny_mat, tmp_path
 
     first = StyleTransfer(objective, start).run(3)
     fingerprint = {"run": "test", "shape": list(content.shape)}
-    save_state(tmp_path / "s.npz", first, fingerprint)
+    save_state(tmp_path / "s.npz", first, fingerprint, "adam")
     resumed = StyleTransfer(objective, load_state(tmp_path / "s.npz", fingerprint)).run(6)
     np.testing.assert_array_equal(resumed.image, straight.image)
     assert resumed.history == straight.history and resumed.step == 6
-    np.testing.assert_array_equal(resumed.adam.m, straight.adam.m)
+    for key in ("m", "v", "t"):
+        np.testing.assert_array_equal(resumed.optimizer_state[key], straight.optimizer_state[key])
+
+
+def test_a_state_file_of_format_1_still_resumes_bit_for_bit(tiny_mat, tmp_path):
+    """vggcli 0.1.0 saved Adam's moments as adam_m, adam_v, adam_t (state format 1)."""
+    objective, content, _ = _objective(tiny_mat)
+    start = RunState(initial_image(content, objective.options), 0)
+    straight = StyleTransfer(objective, start).run(6)
+    first = StyleTransfer(objective, start).run(3)
+    fingerprint = {"run": "test"}
+    np.savez(
+        tmp_path / "v1.npz",
+        format=np.array(1),
+        vggcli_version=np.array("0.1.0"),
+        fingerprint=np.array(json.dumps(fingerprint)),
+        image=first.image,
+        step=np.array(first.step),
+        history=np.array(first.history),
+        adam_m=first.optimizer_state["m"],
+        adam_v=first.optimizer_state["v"],
+        adam_t=first.optimizer_state["t"],
+    )
+    resumed = StyleTransfer(objective, load_state(tmp_path / "v1.npz", fingerprint)).run(6)
+    np.testing.assert_array_equal(resumed.image, straight.image)
+    assert resumed.history == straight.history
+
+
+def test_a_new_optimiser_is_one_class_and_one_registry_line(tiny_mat, monkeypatch):
+    @dataclass(frozen=True)
+    class SGD(Optimizer):
+        name = "sgd"
+        description = "plain gradient descent"
+
+        def step(self, x, grad, state):
+            return x - self.lr * grad, state
+
+    monkeypatch.setitem(OPTIMIZERS, "sgd", SGD)
+    objective, content, _ = _objective(tiny_mat, StyleOptions(optimizer="sgd", lr=1e-3))
+    x0 = initial_image(content, objective.options)
+    final = StyleTransfer(objective, RunState(x0, 0)).run(2)
+    losses, grad = objective.evaluate(x0)
+    expected = x0 - np.float32(1e-3) * grad
+    np.testing.assert_allclose(
+        StyleTransfer(objective, RunState(x0, 0)).run(1).image, expected, rtol=1e-6
+    )
+    assert final.step == 2 and final.history[0][4] == losses.total
+    with pytest.raises(UsageError, match="unknown optimizer 'nope'; choose adam, lbfgs, sgd"):
+        StyleOptions(optimizer="nope")
 
 
 def test_state_files_from_another_run_are_refused(tiny_mat, tmp_path):
     state = RunState(np.zeros((1, 3, 4, 4), np.float32), 2, ((0.0, 1.0, 2.0, 0.0, 3.0),))
-    path = save_state(tmp_path / "s.npz", state, {"lr": 1.0})
+    path = save_state(tmp_path / "s.npz", state, {"lr": 1.0}, "adam")
     with pytest.raises(
         UsageError, match=r"belongs to another run \(lr: 1\.0 in the state, 0\.5 now"
     ):
@@ -243,5 +287,5 @@ def test_state_files_from_another_run_are_refused(tiny_mat, tmp_path):
     with pytest.raises(UsageError, match="state file not found"):
         load_state(tmp_path / "none.npz", {})
     np.savez(tmp_path / "old.npz", format=np.array(0), vggcli_version=np.array("0.0.1"))
-    with pytest.raises(UsageError, match=r"written by vggcli 0\.0\.1"):
+    with pytest.raises(UsageError, match=r"written by vggcli 0\.0\.1 \(state format 0\)"):
         load_state(tmp_path / "old.npz", {})

@@ -1,22 +1,26 @@
 """Image classification (lab manual §3.1.5, §3.2.4.4): preprocess, forward, top-k, accuracy.
 
-A *model* is anything with ``forward(x, taps=("softmax",), progress=...)`` returning the
-softmax output under ``outputs["softmax"]``: a :class:`vggcli.engine.network.Network`, or the DLP
-path. The forward pass alone is timed, as the manual's performance figure.
+The model is whatever ``--backend`` builds (:class:`vggcli.engine.models.Model`): its
+``forward(x, ("softmax",))`` gives the probabilities. The forward pass alone is timed, as the
+manual's performance figure. :func:`open_classifier` and :func:`jobs` are what ``vgg classify``
+calls; :class:`Classifier` runs the images one by one.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from vggcli.engine import models
+from vggcli.engine.models import Model
 from vggcli.engine.vgg19 import CLASSIFIER_INPUT
-from vggcli.errors import UsageError
+from vggcli.errors import ImageError, UsageError
 from vggcli.images import load_image, resize, to_input
+from vggcli.weights.cache import resolve_weights
 from vggcli.weights.labels import imagenet_labels
 from vggcli.weights.weightset import WeightSet
 
@@ -76,7 +80,7 @@ def class_names(weights: WeightSet) -> tuple[str, ...]:
 class Classifier:
     """Runs ``model`` on images preprocessed for ``weights``."""
 
-    def __init__(self, model, weights: WeightSet, resize_mode: str = "stretch") -> None:
+    def __init__(self, model: Model, weights: WeightSet, resize_mode: str = "stretch") -> None:
         self.model = model
         self.weights = weights
         self.resize_mode = resize_mode
@@ -107,6 +111,40 @@ class Classifier:
         if label_id is not None:
             true_rank = int(np.flatnonzero(order == label_id)[0]) + 1
         return ImageResult(str(path), top_k, seconds, label_id, true_rank)
+
+
+Job = tuple[Path, "int | None"]
+"""An image to classify and its class number when known (from a file list)."""
+
+
+def open_classifier(
+    images: Sequence[Path],
+    file_list: Path | None,
+    backend: str,
+    weights_spec: str | None,
+    *,
+    seed: int = 0,
+    quant_params: Path | None = None,
+    resize_mode: str = "stretch",
+    notify: Callable[[str], None] | None = None,
+) -> tuple[Classifier, list[Job]]:
+    """What ``vgg classify`` runs: the classifier (the weights of ``weights_spec`` on the model
+    of ``--backend``) and the images, each IMAGE then each line of the file list. Every image is
+    checked to exist before anything slow starts."""
+    if not images and file_list is None:
+        raise UsageError("give at least one IMAGE or --file-list FILE")
+    for path in images:
+        if not Path(path).exists():
+            raise ImageError(f"image not found: {path}")
+    models.require(backend)
+    weights = resolve_weights(weights_spec, need_classifier=True, seed=seed, notify=notify)
+    model = models.build_model(backend, weights, quant_params=quant_params, notify=notify)
+    classifier = Classifier(model, weights, resize_mode)
+    todo: list[Job] = [(Path(p), None) for p in images]
+    if file_list is not None:
+        entries = read_file_list(file_list, len(classifier.names))
+        todo += [(e.path, e.label_id) for e in entries]
+    return classifier, todo
 
 
 def summarize(results: list[ImageResult], seconds: float) -> Summary:

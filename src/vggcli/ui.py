@@ -204,7 +204,7 @@ def loss_curve(steps: list[float], totals: list[float], width: int = 60, height:
 
 
 def stylize_summary(
-    history, start_step: int, seconds: float, optimizer: str, files, lbfgs_message: str | None
+    history, start_step: int, seconds: float, optimizer: str, files, stop_reason: str | None
 ) -> Table:
     """The end-of-run report of ``vgg stylize``: steps, time, losses, files written."""
     table = Table(
@@ -222,8 +222,8 @@ def stylize_summary(
         factor = first[4] / last[4] if last[4] > 0 else float("inf")
         table.add_row("total loss", f"{first[4]:.4g} → {last[4]:.4g} (÷{factor:.3g})")
         table.add_row("content · style · tv", f"{last[1]:.4g} · {last[2]:.4g} · {last[3]:.4g}")
-    if lbfgs_message:
-        table.add_row("L-BFGS", lbfgs_message)
+    if stop_reason:
+        table.add_row("L-BFGS", stop_reason)
     table.add_row("image", str(files.output))
     table.add_row("history", f"{files.history} · {files.chart}")
     table.add_row("state", f"{files.state} (--resume to continue)")
@@ -245,7 +245,7 @@ def step_bar(total: int, initial: int, description: str) -> tqdm:
 
 
 class BenchBar:
-    """Renders :class:`vggcli.measure.benchmarks.Progress` events as one tqdm bar per implementation."""
+    """Renders :class:`vggcli.measure.harness.BenchProgress` events, one tqdm bar each."""
 
     def __init__(self) -> None:
         self.bar: tqdm | None = None

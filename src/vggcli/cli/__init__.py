@@ -1,8 +1,8 @@
 """The ``vgg`` command line: parse options, call the library, render. No maths here.
 
 Errors the user can fix (:class:`vggcli.errors.VggError`) print as one ``Error: …`` line and exit
-with status 1; ``--json`` puts exactly one JSON document on stdout. One module per command
-family: classify, fetch, stylize, bench (bench, profile), check (check, calibrate).
+with status 1; ``--json`` puts exactly one JSON document on stdout (:mod:`vggcli.documents`).
+One module per command: classify, fetch, stylize, bench, profile, check, calibrate.
 """
 
 from __future__ import annotations
@@ -11,10 +11,12 @@ import click
 
 from vggcli import __version__
 from vggcli._malloc import keep_freed_memory
-from vggcli.cli.bench import bench_command, profile_command
-from vggcli.cli.check import calibrate_command, check_command
+from vggcli.cli.bench import bench_command
+from vggcli.cli.calibrate import calibrate_command
+from vggcli.cli.check import check_command
 from vggcli.cli.classify import classify
 from vggcli.cli.fetch import fetch_weights
+from vggcli.cli.profile import profile_command
 from vggcli.cli.stylize import stylize
 from vggcli.errors import VggError
 

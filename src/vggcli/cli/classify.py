@@ -9,9 +9,8 @@ from pathlib import Path
 import click
 
 from vggcli import ui
-from vggcli.classify import Classifier, ImageResult, read_file_list, summarize
+from vggcli.classify import ImageResult, open_classifier, summarize
 from vggcli.cli.options import (
-    backend_label,
     backend_option,
     emit_json,
     json_option,
@@ -19,9 +18,7 @@ from vggcli.cli.options import (
     resize_option,
     weights_option,
 )
-from vggcli.engine.models import build_model, check_name
-from vggcli.errors import ImageError, UsageError
-from vggcli.weights.store import resolve_weights
+from vggcli.documents import classify_document
 
 
 @click.command()
@@ -56,29 +53,26 @@ def classify(
     \b
     Examples:
       vgg classify examples/chelsea.png
-      vgg classify a.jpg b.png --top 10 --backend loops
+      vgg classify examples/chelsea.png examples/coffee.png --top 10 --backend loops
       vgg classify --file-list examples/val.txt
-      vgg classify cat.jpg --json --top 1000
-      vgg classify cat.jpg --backend dlp --quant-params vgg19_quant_param_new.npz
+      vgg classify examples/chelsea.png --json --top 1000
+      vgg classify examples/chelsea.png --backend dlp --quant-params quant.npz
     """
-    if not images and file_list is None:
-        raise UsageError("give at least one IMAGE or --file-list FILE")
-    for path in images:
-        if not path.exists():
-            raise ImageError(f"image not found: {path}")
-    check_name(backend)
-    weights = resolve_weights(weights_spec, need_classifier=True, seed=seed, notify=ui.note)
-    model = build_model(backend, weights, quant_params=quant_params, notify=ui.note)
-    classifier = Classifier(model, weights, resize_mode)
+    classifier, todo = open_classifier(
+        images,
+        file_list,
+        backend,
+        weights_spec,
+        seed=seed,
+        quant_params=quant_params,
+        resize_mode=resize_mode,
+        notify=ui.note,
+    )
+    model, weights = classifier.model, classifier.weights
     top = min(top, len(classifier.names))
-    jobs = [(Path(p), None) for p in images]
-    if file_list is not None:
-        entries = read_file_list(file_list, len(classifier.names))
-        jobs += [(e.path, e.label_id) for e in entries]
-
     if not as_json:
         ui.note(
-            f"backend {backend_label(model)} · weights {weights.description}"
+            f"backend {model.label} · weights {weights.description}"
             f"{f' ({weights.path})' if weights.path else ''} · resize {resize_mode} 224x224"
         )
     if not weights.meaningful:
@@ -90,10 +84,10 @@ def classify(
     results: list[ImageResult] = []
     started = time.perf_counter()
     interrupted = False
-    plan = classifier.model.plan((1, 3, 224, 224), ("softmax",))
+    work = sum(c.work for c in model.plan((1, 3, 224, 224), ("softmax",)))
     try:
-        for path, label_id in jobs:
-            with ui.LayerBar(sum(c.work for c in plan), f"{path.name} [{model.name}]") as bar:
+        for path, label_id in todo:
+            with ui.LayerBar(work, f"{path.name} [{model.name}]") as bar:
                 result = classifier.classify(path, top, label_id, progress=bar)
             results.append(result)
             if not as_json and file_list is None:
@@ -104,40 +98,11 @@ def classify(
         interrupted = True
     elapsed = time.perf_counter() - started
     labelled = [r for r in results if r.label_id is not None]
-
+    summary = summarize(labelled, elapsed) if file_list is not None else None
     if as_json:
-        document = {
-            "backend": model.name,
-            "weights": {"source": weights.source, "path": weights.path},
-            "results": [_result_json(r) for r in results],
-        }
-        if model.name == "dlp":
-            document["dlp"] = {"device": model.description, "quant_params": model.quant_source}
-        if file_list is not None:
-            s = summarize(labelled, elapsed)
-            document["summary"] = {
-                "count": s.count,
-                "top1_accuracy": s.top1_accuracy,
-                "top5_accuracy": s.top5_accuracy,
-                "seconds": s.seconds,
-            }
-        emit_json(document)
-    elif file_list is not None:
+        emit_json(classify_document(model, weights, results, summary))
+    elif summary is not None:
         ui.out.print(ui.file_list_table(results))
-        ui.out.print(ui.summary_table(summarize(labelled, elapsed), labelled, interrupted))
+        ui.out.print(ui.summary_table(summary, labelled, interrupted))
     if interrupted:
         sys.exit(130)
-
-
-def _result_json(r: ImageResult) -> dict:
-    item = {
-        "image": r.image,
-        "top": [
-            {"rank": p.rank, "class_id": p.class_id, "label": p.label, "probability": p.probability}
-            for p in r.top
-        ],
-        "forward_seconds": r.forward_seconds,
-    }
-    if r.label_id is not None:
-        item["label_id"] = r.label_id
-    return item

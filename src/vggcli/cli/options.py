@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
-from vggcli.engine.backends import DEFAULT_BACKEND
+from vggcli import documents
+from vggcli.engine import models
 from vggcli.errors import UsageError
 from vggcli.images import RESIZE_MODES
 from vggcli.style.job import parse_size
-from vggcli.weights.store import WEIGHTS_ENV
+from vggcli.weights.cache import WEIGHTS_ENV
 
 
 def weights_option(f):
@@ -26,15 +26,27 @@ def weights_option(f):
     )(f)
 
 
+class BackendName(click.ParamType):
+    """A ``--backend`` value, checked once here against the registry (aliases made canonical)."""
+
+    name = "backend"
+
+    def convert(self, value, param, ctx):
+        try:
+            return models.choice(value).name
+        except UsageError as e:
+            self.fail(str(e), param, ctx)
+
+
 def backend_option(f):
     return click.option(
         "--backend",
         "-b",
-        default=DEFAULT_BACKEND,
+        type=BackendName(),
+        default=models.DEFAULT,
         show_default=True,
         metavar="NAME",
-        help="How the network is computed: loops (the manual's nested loops), img2col "
-        "(im2col + GEMM) or dlp (int8 on a Cambricon DLP through pycnml, emulated without one).",
+        help=models.help_text() + ".",
     )(f)
 
 
@@ -67,7 +79,8 @@ def json_option(f):
 
 
 def emit_json(document: dict) -> None:
-    click.echo(json.dumps(document, indent=2))
+    """Print one JSON document (built by :mod:`vggcli.documents`) on stdout."""
+    click.echo(documents.dumps(document))
 
 
 def parse_hw(text: str) -> tuple[int, int]:
@@ -82,6 +95,13 @@ def parse_shape(text: str) -> tuple[int, int, int, int]:
     return tuple(int(p) for p in parts)
 
 
-def backend_label(model) -> str:
-    """How a header names what ran: "img2col", or "dlp: emulated int8 (…)"."""
-    return f"dlp: {model.description}" if model.name == "dlp" else model.name
+def timing_weights_option(f):
+    """--weights for timings: random by default, as their values do not change the time."""
+    return click.option(
+        "--weights",
+        "weights_spec",
+        metavar="SOURCE",
+        default="random",
+        show_default=True,
+        help="Weights to time with (timings do not depend on their values).",
+    )(f)

@@ -12,20 +12,10 @@ import click
 
 from vggcli import ui
 from vggcli.cli.options import backend_option, weights_option
-from vggcli.engine.models import gradient_backend
-from vggcli.engine.network import Network
-from vggcli.errors import ImageError
-from vggcli.style.job import (
-    RunFiles,
-    StylizeJob,
-    parse_floats,
-    parse_size,
-    parse_style_layers,
-    prepare,
-    to_rgb,
-)
-from vggcli.style.transfer import StyleOptions, StyleTransfer, save_state
-from vggcli.weights.store import resolve_weights
+from vggcli.style.job import StylizeJob, open_run, parse_floats, parse_size, parse_style_layers
+from vggcli.style.objective import StyleOptions
+from vggcli.style.optim import OPTIMIZERS
+from vggcli.style.runfiles import RunFiles
 
 
 @click.command()
@@ -91,10 +81,10 @@ from vggcli.weights.store import resolve_weights
 )
 @click.option(
     "--optimizer",
-    type=click.Choice(["adam", "lbfgs"]),
+    type=click.Choice(list(OPTIMIZERS)),
     default="adam",
     show_default=True,
-    help="adam: the manual's (eq. 3.17); lbfgs: scipy's L-BFGS-B.",
+    help="; ".join(f"{name}: {cls.description}" for name, cls in OPTIMIZERS.items()) + ".",
 )
 @click.option("--lr", default=1.0, show_default=True, help="Adam's learning rate η.")
 @click.option(
@@ -192,76 +182,60 @@ def stylize(
         max_side,
         style_scale,
     )
-    for path in (content, *styles):
-        if not path.exists():
-            raise ImageError(f"image not found: {path}")
-    if output is None:
-        output = Path(f"{content.stem}-{styles[0].stem}.png")
-    engine = gradient_backend(backend)
+    output = output or Path(f"{content.stem}-{styles[0].stem}.png")
     files = RunFiles(output, checkpoint_dir, checkpoint_every)
-    files.check()
-    weights = resolve_weights(weights_spec, need_classifier=False, notify=ui.note)
-    network = Network(weights, engine)
-    ui.note(f"backend {engine.name} · weights {weights.description} · computing the targets")
-    prepared = prepare(job, network, resume)
-    content_rgb = prepared.content_rgb if preserve_colors else None
-
-    def rgb(image):
-        return to_rgb(image, weights.preprocessing, content_rgb)
-
-    transfer = StyleTransfer(prepared.objective, prepared.initial)
-    start_step = transfer.state.step
-    h, w = prepared.fingerprint["shape"][2:]
+    run = open_run(
+        job,
+        files,
+        backend=backend,
+        weights_spec=weights_spec,
+        resume=resume,
+        preserve_colors=preserve_colors,
+        notify=ui.note,
+    )
+    h, w = run.shape
     ui.note(
-        f"{h}x{w} · {optimizer} · steps {start_step} → {steps}"
+        f"{h}x{w} · {run.optimizer} · steps {run.start_step} → {steps}"
         + (
             f" · checkpoints every {checkpoint_every} in {files.checkpoint_dir}"
             if checkpoint_every
             else ""
         )
     )
-    if not weights.meaningful:
-        ui.warn(f"{weights.description}: random features, the result will not look like a style")
+    if not run.weights.meaningful:
+        ui.warn(
+            f"{run.weights.description}: random features, the result will not look like a style"
+        )
 
-    bar = ui.step_bar(steps, start_step, "stylize")
+    bar = ui.step_bar(steps, run.start_step, "stylize")
 
-    def on_step(step: int, losses, image) -> None:
+    def on_step(step: int, losses) -> None:
         bar.n = step
         bar.set_postfix_str(
             f"total {losses.total:.4g} content {losses.content:.4g} style {losses.style:.4g}"
         )
-        if files.is_checkpoint(step):
-            files.checkpoint(step, rgb(image))
-            if step:
-                save_state(files.state, transfer.state, prepared.fingerprint)
 
     started = time.perf_counter()
     try:
-        final = transfer.run(steps, on_step)
+        final = run.run(steps, on_step)
     except KeyboardInterrupt:
         bar.close()
         with _interrupts_deferred():
-            _write_run(files, transfer.state, prepared.fingerprint, rgb)
+            run.save()
         ui.err.print(
-            f"interrupted at step {transfer.state.step}: saved {files.output} and "
+            f"interrupted at step {run.transfer.state.step}: saved {files.output} and "
             f"{files.state}; continue with the same command plus --resume {files.state}"
         )
         sys.exit(130)
     bar.close()
     elapsed = time.perf_counter() - started
-    _write_run(files, final, prepared.fingerprint, rgb)
+    run.save()
     ui.out.print(
         ui.stylize_summary(
-            final.history, start_step, elapsed, optimizer, files, transfer.lbfgs_message
+            final.history, run.start_step, elapsed, run.optimizer, files, run.transfer.stop_reason
         )
     )
     ui.out.print(ui.loss_curve([r[0] for r in final.history], [r[4] for r in final.history]))
-
-
-def _write_run(files: RunFiles, state, fingerprint: dict, rgb) -> None:
-    files.write_image(rgb(state.image))
-    files.write_history(state.history)
-    save_state(files.state, state, fingerprint)
 
 
 @contextlib.contextmanager

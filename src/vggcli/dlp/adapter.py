@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import importlib
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from pathlib import Path
 
 import numpy as np
 
 from vggcli.dlp import emulator
+from vggcli.dlp.calibrate import default_params, quantized_layers
 from vggcli.dlp.quant import QuantParams
 from vggcli.engine.network import ForwardResult
 from vggcli.engine.vgg19 import CLASSIFIER_INPUT, Layer, LayerCost, plan
@@ -40,14 +42,18 @@ class DlpNetwork:
     """The classifier of ``weights`` on a DLP: ``forward(x)`` gives the softmax output.
 
     ``module`` is pycnml or the emulator (default: pycnml when importable). ``description``
-    says which ran; with the emulator every layer's output is available as a tap.
+    says which ran; with the emulator every layer's output is available as a tap. A
+    :class:`vggcli.engine.models.Model`, inference only; ``quant_source`` names the file of its
+    int8 parameters.
     """
 
     name = "dlp"
     inference_only = True
     tolerance = DLP_TOLERANCE
 
-    def __init__(self, weights: WeightSet, quant: QuantParams, module=None) -> None:
+    def __init__(
+        self, weights: WeightSet, quant: QuantParams, module=None, quant_source: str = "given"
+    ) -> None:
         if not weights.has_classifier:
             raise UsageError(
                 "the DLP path runs the whole classifier: it needs the full "
@@ -63,7 +69,19 @@ class DlpNetwork:
         self.weights = weights
         self.layers: tuple[Layer, ...] = weights.layers
         self.quant = quant
+        self.quant_source = quant_source
         self.net = self._build()
+
+    @property
+    def label(self) -> str:
+        return f"{self.name}: {self.description}"
+
+    def details(self) -> dict:
+        return {"device": self.description, "quant_params": self.quant_source}
+
+    def can_tap(self, name: str) -> bool:
+        """The emulator gives every layer's output, the real pycnml only the softmax."""
+        return name == "softmax" or (self.emulated and name in {la.name for la in self.layers})
 
     def _build(self):
         m, size = self.module, CLASSIFIER_INPUT
@@ -122,9 +140,8 @@ class DlpNetwork:
         self.plan(x.shape)  # UsageError for a wrong input size
         if x.shape[0] != 1:
             raise UsageError("the DLP network takes one image at a time")
-        names = [layer.name for layer in self.layers]
         for tap in taps:
-            if tap not in names or (not self.emulated and tap != "softmax"):
+            if not self.can_tap(tap):
                 what = "any layer" if self.emulated else "the softmax output only"
                 raise UsageError(f"cannot tap {tap!r}: the DLP path gives {what}")
         self.net.setInputData(np.ascontiguousarray(x, dtype=np.float64).reshape(-1))
@@ -151,3 +168,24 @@ class DlpNetwork:
 def _as_engine_shape(name: str, y: np.ndarray) -> np.ndarray:
     """pycnml keeps [N, F, 1, 1] after flatten where the engine has [N, F]."""
     return y.reshape(y.shape[0], -1) if y.ndim == 4 and y.shape[2:] == (1, 1) else y
+
+
+def build_dlp_network(
+    weights: WeightSet,
+    quant_params: Path | None = None,
+    notify: Callable[[str], None] | None = None,
+) -> DlpNetwork:
+    """The DLP model of ``--backend dlp``: int8 parameters from ``quant_params`` (the course's
+    .npz), or calibrated once on the packaged images and cached per weights file."""
+    if not weights.has_classifier:
+        raise UsageError(
+            "the dlp backend runs the whole classifier and needs the full "
+            "MatConvNet weights (run `vgg fetch-weights`)"
+        )
+    if quant_params is not None:
+        quant = QuantParams.load(quant_params, quantized_layers(weights))
+        source = str(quant_params)
+    else:
+        quant, path = default_params(weights, notify)
+        source = str(path)
+    return DlpNetwork(weights, quant, quant_source=source)

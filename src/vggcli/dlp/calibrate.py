@@ -22,8 +22,10 @@ from vggcli.dlp.quant import QuantPair, QuantParams
 from vggcli.engine.backends.img2col import Img2colBackend
 from vggcli.engine.network import Network
 from vggcli.engine.vgg19 import CLASSIFIER_INPUT
-from vggcli.images import load_image, resize, to_input
+from vggcli.errors import ImageError, UsageError
+from vggcli.images import check_writable, load_image, resize, to_input
 from vggcli.paths import cache_dir
+from vggcli.weights.cache import resolve_weights
 from vggcli.weights.weightset import WeightSet
 
 
@@ -33,6 +35,24 @@ class Calibration:
     input_absmax: tuple[float, ...]
     filter_absmax: tuple[float, ...]
     images: int
+
+    def rows(self) -> list[dict]:
+        """One row per quantised layer: its input and filter absmax, position and scale."""
+        p = self.params
+        return [
+            {
+                "layer": name,
+                "input_absmax": ia,
+                "input_position": ip.position,
+                "input_scale": ip.scale,
+                "filter_absmax": fa,
+                "filter_position": fp.position,
+                "filter_scale": fp.scale,
+            }
+            for name, ia, ip, fa, fp in zip(
+                p.layers, self.input_absmax, p.inputs, self.filter_absmax, p.filters, strict=True
+            )
+        ]
 
 
 def packaged_images() -> list[Path]:
@@ -82,6 +102,27 @@ def calibrate(
         tuple(filter_absmax[n] for n in layers),
         len(images),
     )
+
+
+def run_calibration(
+    images: Sequence[Path],
+    output: Path,
+    weights_spec: str | None,
+    resize_mode: str = "stretch",
+    on_image: Callable[[Path], None] | None = None,
+    notify: Callable[[str], None] | None = None,
+) -> Calibration:
+    """``vgg calibrate``: calibrate on ``images`` and write the pairs to ``output`` (.npz)."""
+    for path in images:
+        if not Path(path).exists():
+            raise ImageError(f"image not found: {path}")
+    if Path(output).suffix != ".npz":
+        raise UsageError(f"the output is an .npz file, got {output}")
+    check_writable(output)
+    weights = resolve_weights(weights_spec, need_classifier=True, notify=notify)
+    result = calibrate(weights, list(images), resize_mode, on_image=on_image)
+    result.params.save(output)
+    return result
 
 
 def cached_params_path(weights: WeightSet) -> Path:

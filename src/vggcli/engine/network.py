@@ -21,8 +21,11 @@ from vggcli.engine.vgg19 import Layer, LayerCost, plan
 from vggcli.errors import UsageError
 from vggcli.weights.weightset import WeightSet
 
-Progress = Callable[[Layer, int], None]
-"""Called with a layer and the work units of it just done (see :attr:`LayerCost.work`)."""
+LayerProgress = Callable[[Layer, int], None]
+"""Layer progress: called with a layer and the work units of it just done (see
+:attr:`LayerCost.work`)."""
+
+FLOAT32_TOLERANCE = 1e-4  # relative error of a float32 layer against another float32 order of sums
 
 
 @dataclass
@@ -43,10 +46,10 @@ class BackwardResult:
     params: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
 
-class _LayerProgress:
+class _LayerMeter:
     """Forwards a backend's partial progress and tops the layer up to its full work at the end."""
 
-    def __init__(self, progress: Progress | None, layer: Layer, total: int) -> None:
+    def __init__(self, progress: LayerProgress | None, layer: Layer, total: int) -> None:
         self.progress, self.layer, self.total, self.done = progress, layer, total, 0
 
     def tick(self, units: int) -> None:
@@ -60,7 +63,11 @@ class _LayerProgress:
 
 
 class Network:
-    """The layers of ``weights`` (VGG19, or narrower with the same topology) on ``backend``."""
+    """The layers of ``weights`` (VGG19, or narrower with the same topology) on ``backend``:
+    a :class:`vggcli.engine.models.Model` that can also run backward."""
+
+    inference_only = False
+    tolerance = FLOAT32_TOLERANCE
 
     def __init__(self, weights: WeightSet, backend: Backend) -> None:
         self.weights = weights
@@ -72,6 +79,21 @@ class Network:
     def name(self) -> str:
         """The backend's name: what ``--backend`` chose."""
         return self.backend.name
+
+    @property
+    def description(self) -> str:
+        return self.backend.description
+
+    @property
+    def label(self) -> str:
+        return self.backend.name
+
+    def details(self) -> dict:
+        return {}
+
+    def can_tap(self, name: str) -> bool:
+        """Every layer's output can be tapped."""
+        return name in self._index
 
     @property
     def layer_names(self) -> tuple[str, ...]:
@@ -107,7 +129,7 @@ class Network:
         taps: Iterable[str] = ("softmax",),
         *,
         record: bool = False,
-        progress: Progress | None = None,
+        progress: LayerProgress | None = None,
         timings: dict[str, float] | None = None,
     ) -> ForwardResult:
         """Run x [N, 3, H, W] (preprocessed, see :mod:`vggcli.images`) up to the deepest tap.
@@ -123,7 +145,7 @@ class Network:
         current_is_held = True  # by the caller or as a tap: then ReLU must not overwrite it
         for cost in costs:
             layer = cost.layer
-            meter = _LayerProgress(progress, layer, cost.work)
+            meter = _LayerMeter(progress, layer, cost.work)
             start = time.perf_counter()
             current, cache = self._forward_layer(layer, current, meter.tick, not current_is_held)
             current_is_held = layer.name in taps
@@ -167,7 +189,7 @@ class Network:
         grads: Mapping[str, np.ndarray],
         *,
         param_grads: bool = False,
-        progress: Progress | None = None,
+        progress: LayerProgress | None = None,
         timings: dict[str, float] | None = None,
     ) -> BackwardResult:
         """Back-propagate ``grads`` (layer name → dL/d output of that layer) to the input.
@@ -194,7 +216,7 @@ class Network:
             if grad is None:
                 continue
             start = time.perf_counter()
-            meter = _LayerProgress(progress, layer, 0)
+            meter = _LayerMeter(progress, layer, 0)
             grad, dparams = self._backward_layer(layer, cache, grad, param_grads, meter.tick)
             if timings is not None:
                 timings[layer.name] = time.perf_counter() - start

@@ -2,8 +2,8 @@
 
 These are one matrix product or one elementwise pass each, so there is nothing for a backend to
 do differently; convolution and pooling, where the loops-versus-GEMM question lives, are in
-:mod:`vggcli.engine.backends`. Every function keeps the dtype of its inputs, so the same code runs the
-float32 engine and the float64 gradient checks.
+:mod:`vggcli.engine.backends`. Every function keeps the dtype of its inputs, so the same code
+runs the float32 engine and the float64 gradient checks.
 """
 
 from __future__ import annotations

@@ -13,18 +13,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from vggcli.engine import ops
+from vggcli.engine import models, ops
 from vggcli.engine.backends.base import Backend
+from vggcli.engine.network import FLOAT32_TOLERANCE
+from vggcli.errors import UsageError
+from vggcli.images import load_image, resize, to_input
 from vggcli.measure.gradcheck import numeric_gradient, relative_error
 from vggcli.measure.layercases import conv_case, pool_case
+from vggcli.measure.torch_reference import TORCH, TorchOps
 from vggcli.style import losses
+from vggcli.weights.cache import resolve_weights
 
-FLOAT32_TOL = 1e-4
+FLOAT32_TOL = FLOAT32_TOLERANCE
 GRADIENT_TOL = 1e-5
 
 # (N, Cin, H, W, Cout, K, stride, pad) and (N, C, H, W, K, stride): odd sizes, strides, padding
@@ -46,14 +51,6 @@ class Check:
     @property
     def passed(self) -> bool:
         return bool(self.max_rel_error <= self.tolerance)  # NaN fails
-
-    def as_json(self) -> dict:
-        return {
-            "name": self.name,
-            "max_rel_error": self.max_rel_error,
-            "tolerance": self.tolerance,
-            "passed": self.passed,
-        }
 
 
 def layer_checks(backend: Backend, references: dict[str, Backend]) -> list[Check]:
@@ -198,15 +195,6 @@ class LayerDivergence:
     def passed(self) -> bool:
         return bool(self.isolated <= self.tolerance)
 
-    def as_json(self) -> dict:
-        return {
-            "name": self.name,
-            "max_rel_error": self.isolated,
-            "tolerance": self.tolerance,
-            "passed": self.passed,
-            "propagated_rel_error": self.propagated,
-        }
-
 
 def compare_networks(
     model_a, model_b, x: np.ndarray, last: str, progress=None
@@ -217,7 +205,7 @@ def compare_networks(
     names = [c.layer.name for c in model_a.plan(x.shape, [last])]
     out_a = model_a.forward(x, names, progress=progress).outputs
     out_b = model_b.forward(x, names, progress=progress).outputs
-    tolerance = getattr(model_b, "tolerance", FLOAT32_TOL)
+    tolerance = model_b.tolerance
     rows = []
     previous = x
     for name in names:
@@ -232,3 +220,64 @@ def compare_networks(
         )
         previous = out_a[name]
     return rows
+
+
+def check_backend(name: str) -> tuple[list[Check], list[str]]:
+    """``vgg check --backend name``: its layers against the loops reference and torch (when
+    installed), and its gradients against central differences. (checks, notes for the user)."""
+    backend = models.layer_backend(
+        name, f"check it on an image: vgg check IMAGE --compare img2col,{name}"
+    )
+    references: dict[str, Backend] = {}
+    notes = []
+    if backend.name != "loops":
+        references["loops"] = models.layer_backend("loops", "")
+    try:
+        references[TORCH] = TorchOps()
+    except UsageError:
+        notes.append("torch is not installed: comparing with the loops reference only")
+    return layer_checks(backend, references) + gradient_checks(backend), notes
+
+
+@dataclass(frozen=True)
+class NetworkComparison:
+    """Two models through the network on one image, layer by layer."""
+
+    a: models.Model
+    b: models.Model
+    rows: list[LayerDivergence]
+
+
+def compare_on_image(
+    image,
+    names: Sequence[str],
+    weights_spec: str | None,
+    size: tuple[int, int] | None,
+    *,
+    quant_params=None,
+    progress_for: Callable[[int, str], object] | None = None,
+    notify=None,
+) -> NetworkComparison:
+    """``vgg check IMAGE --compare A,B``: B against A at every layer, to the softmax (224x224
+    with a classifier) or pool5. ``progress_for(total_work, label)`` makes a progress callback
+    (a context manager)."""
+    if len(names) != 2 or len({models.choice(n).name for n in names}) != 2:
+        raise UsageError("--compare takes two different backends, A,B: B is checked against A")
+    weights = resolve_weights(weights_spec, need_classifier=False, notify=notify)
+    size = size or ((224, 224) if weights.has_classifier else (64, 64))
+    last = "softmax" if weights.has_classifier and size == (224, 224) else "pool5"
+    x = to_input(resize(load_image(image), size), weights.preprocessing)
+    a, b = (
+        models.build_model(
+            n,
+            weights,
+            quant_params=quant_params if models.choice(n).name == "dlp" else None,
+            notify=notify,
+        )
+        for n in names
+    )
+    total = 2 * sum(c.work for c in a.plan(x.shape, [last]))
+    if progress_for is None:
+        return NetworkComparison(a, b, compare_networks(a, b, x, last))
+    with progress_for(total, f"check {a.name} vs {b.name}") as bar:
+        return NetworkComparison(a, b, compare_networks(a, b, x, last, progress=bar))

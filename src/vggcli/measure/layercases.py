@@ -46,6 +46,10 @@ class ConvCase:
             dy=np.ascontiguousarray(self.dy[:, :k]),
         )
 
+    def multiplications(self, impl) -> int:
+        """The multiplications ``impl`` performs for the forward pass."""
+        return impl.conv_multiplications(self.x.shape, self.w.shape, self.stride, self.pad)
+
     def run(self, impl, tick=None):
         """Forward then backward on ``impl``: (forward s, backward s, outputs by name)."""
         start = time.perf_counter()
@@ -78,6 +82,10 @@ class PoolCase:
         return replace(
             self, x=np.ascontiguousarray(self.x[:, :k]), dy=np.ascontiguousarray(self.dy[:, :k])
         )
+
+    def multiplications(self, impl) -> None:
+        """Max pooling multiplies nothing."""
+        return None
 
     def run(self, impl, tick=None):
         """Forward then backward on ``impl``: (forward s, backward s, outputs by name)."""

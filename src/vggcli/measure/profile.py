@@ -1,17 +1,25 @@
 """Per-layer cost and time of a network pass (lab manual §3.1.7 question 3, §3.3.7 question 2).
 
 For every layer: output shape, parameters, multiplications and additions (from the formulas,
-:mod:`vggcli.engine.vgg19`), and the measured forward (and backward) milliseconds, median over repeats.
+:mod:`vggcli.engine.vgg19`), the multiplications the backend really performs, and the measured
+forward (and backward) milliseconds, median over repeats.
 """
 
 from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
+from vggcli.engine import models
 from vggcli.engine.network import Network
+from vggcli.engine.vgg19 import LayerCost
+from vggcli.errors import UsageError
+from vggcli.images import load_image, resize, to_input
+from vggcli.measure.harness import random_input
+from vggcli.weights.cache import resolve_weights
 
 
 @dataclass(frozen=True)
@@ -22,6 +30,7 @@ class LayerProfile:
     params: int
     mults: int
     adds: int
+    mults_performed: int  # what the backend really multiplies (fewer with Winograd)
     forward_ms: float
     backward_ms: float | None
 
@@ -45,26 +54,6 @@ class Profile:
         if any(layer.backward_ms is None for layer in self.layers):
             return None
         return sum(layer.backward_ms for layer in self.layers)
-
-    def as_json(self) -> dict:
-        return {
-            "backend": self.backend,
-            "input_shape": list(self.input_shape),
-            "layers": [
-                {
-                    "name": la.name,
-                    "output_shape": list(la.output_shape),
-                    "params": la.params,
-                    "mults": la.mults,
-                    "adds": la.adds,
-                    "forward_ms": la.forward_ms,
-                    "backward_ms": la.backward_ms,
-                }
-                for la in self.layers
-            ],
-            "total_forward_ms": self.total_forward_ms,
-            "total_backward_ms": self.total_backward_ms,
-        }
 
 
 def profile_network(
@@ -104,7 +93,85 @@ def profile_network(
         bwd = statistics.median(run[name] for run in backward_runs) * 1e3 if backward else None
         layers.append(
             LayerProfile(
-                name, cost.layer.kind, cost.out_shape, cost.params, cost.mults, cost.adds, fwd, bwd
+                name,
+                cost.layer.kind,
+                cost.out_shape,
+                cost.params,
+                cost.mults,
+                cost.adds,
+                _performed(network, cost),
+                fwd,
+                bwd,
             )
         )
     return Profile(network.backend.name, tuple(x.shape), layers)
+
+
+def _performed(network: Network, cost: LayerCost) -> int:
+    """The multiplications the backend performs for a layer (conv: its own count)."""
+    layer = cost.layer
+    if layer.kind != "conv":
+        return cost.mults
+    w_shape = (layer.cin, layer.kernel, layer.kernel, layer.cout)
+    return network.backend.conv_multiplications(cost.in_shape, w_shape, layer.stride, layer.pad)
+
+
+def summary_lines(profile: Profile, top: int) -> list[str]:
+    """One line per measured pass: the conv layers' share of the time and the slowest layers."""
+    lines = []
+    for what, key in (("forward", "forward_ms"), ("backward", "backward_ms")):
+        if getattr(profile.layers[0], key) is None:
+            continue
+        conv_share = sum(getattr(la, key) for la in profile.layers if la.kind == "conv")
+        total = sum(getattr(la, key) for la in profile.layers)
+        slowest = sorted(profile.layers, key=lambda la: -getattr(la, key))[:top]
+        lines.append(
+            f"{what}: conv layers take {100 * conv_share / total:.0f}% of {total:.1f} ms; slowest: "
+            + ", ".join(f"{la.name} {getattr(la, key):.1f} ms" for la in slowest)
+        )
+    performed = sum(la.mults_performed for la in profile.layers)
+    formula = sum(la.mults for la in profile.layers)
+    if performed != formula:
+        lines.append(
+            f"multiplications: {performed / 1e9:.2f} G performed for the formulas' "
+            f"{formula / 1e9:.2f} G ({formula / performed:.2f}x fewer)"
+        )
+    return lines
+
+
+def run_profile(
+    backend: str,
+    weights_spec: str | None,
+    size: tuple[int, int],
+    image: Path | None = None,
+    *,
+    repeat: int = 3,
+    backward: bool = False,
+    param_grads: bool = False,
+    on_pass=None,
+    notify=None,
+) -> Profile:
+    """``vgg profile``: the network of ``--backend`` on ``image`` (or a random image) at
+    ``size``, to the softmax when the weights have a classifier and the size is 224x224."""
+    entry = models.require(backend)
+    if entry.layer_backend is None:
+        raise UsageError(
+            f"vgg profile times the layers of a float backend; time the {entry.name} path "
+            f"with `vgg bench vgg19 --compare img2col,{entry.name}`"
+        )
+    weights = resolve_weights(weights_spec, need_classifier=False, notify=notify)
+    network = models.build_model(backend, weights, need_gradients=True)
+    if image is not None:
+        x = to_input(resize(load_image(image), size), weights.preprocessing)
+    else:
+        x = random_input((1, 3, *size))
+    last = "softmax" if weights.has_classifier and size == (224, 224) else "pool5"
+    return profile_network(
+        network,
+        x,
+        last,
+        repeat=repeat,
+        backward=backward,
+        param_grads=param_grads,
+        on_pass=on_pass,
+    )

@@ -9,6 +9,7 @@ Nothing in the engine imports this module: it is loaded only when a user asks fo
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 
 import numpy as np
@@ -36,7 +37,7 @@ class TorchOps(Backend):
     """Convolution and max pooling computed by torch.nn.functional, gradients by autograd."""
 
     name = TORCH
-    summary = "PyTorch (external reference, not an engine backend)"
+    description = "PyTorch (external reference, not an engine backend)"
 
     def __init__(self) -> None:
         self.torch = load_torch()
@@ -118,8 +119,8 @@ class TorchVGG:
 
 
 class TorchStyleLoss:
-    """The total loss of a :class:`~vggcli.style.transfer.Objective` (same layers, weights and targets,
-    the manual's formulas) as a torch function of the image tensor, for autograd."""
+    """The total loss of a :class:`~vggcli.style.objective.Objective` (same layers, weights and
+    targets, the manual's formulas) as a torch function of the image tensor, for autograd."""
 
     def __init__(self, weights: WeightSet, objective) -> None:
         self.vgg = TorchVGG(weights)
@@ -143,3 +144,23 @@ class TorchStyleLoss:
                 4 * n * c**2 * (h * w) ** 2
             )
         return o.alpha * content / len(self.content) + o.beta * style / len(o.style_layers)
+
+
+def torch_style_step(weights: WeightSet, objective, x: np.ndarray):
+    """One style step in torch for the benchmark harness: TorchVGG to the loss layers, the
+    manual's losses, autograd. run() → (forward s, backward s, {"total", "dx"})."""
+    loss = TorchStyleLoss(weights, objective)
+
+    def run(deadline=None):
+        start = time.perf_counter()
+        xt = loss.torch.from_numpy(np.array(x)).requires_grad_(True)
+        total = loss(xt)
+        middle = time.perf_counter()
+        total.backward()
+        return (
+            middle - start,
+            time.perf_counter() - middle,
+            {"total": np.array(total.item()), "dx": xt.grad.numpy()},
+        )
+
+    return run

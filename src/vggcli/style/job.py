@@ -1,41 +1,29 @@
-"""What ``vgg stylize`` does around the optimisation: sizes, image loading, targets, and the
-files a run writes (image, checkpoints, loss history CSV and chart, state file).
+"""A ``vgg stylize`` job: sizes and images in, a prepared run out, run with its files.
+
+:func:`open_run` loads the images, builds the model and the objective, and makes (or reads back)
+the starting state; :class:`Stylization` runs it, writing checkpoints as it goes and every file
+at the end (:mod:`vggcli.style.runfiles`).
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
-from vggcli.atomic import atomic_write
+from vggcli.engine import models
 from vggcli.engine.network import Network
-from vggcli.errors import OutputError, UsageError
-from vggcli.images import (
-    check_writable,
-    from_input,
-    image_format,
-    load_image,
-    preserve_colors,
-    resize,
-    save_image,
-    to_input,
-)
-from vggcli.style.chart import loss_chart
-from vggcli.style.transfer import (
-    HISTORY_COLUMNS,
-    INITS,
-    Objective,
-    RunState,
-    StyleOptions,
-    initial_image,
-    load_state,
-)
+from vggcli.errors import ImageError, UsageError
+from vggcli.images import load_image, resize, to_input
+from vggcli.style.objective import INITS, Losses, Objective, StyleOptions, initial_image
+from vggcli.style.run import RunState, StyleTransfer
+from vggcli.style.runfiles import RunFiles, load_state, output_rgb, save_state, write_run
+from vggcli.weights.cache import resolve_weights
+from vggcli.weights.weightset import WeightSet
 
 DEFAULT_MAX_SIDE = 320
 
@@ -157,66 +145,75 @@ def prepare(job: StylizeJob, network: Network, resume: Path | None = None) -> Pr
     return Prepared(objective, np.asarray(content_img), initial, fingerprint)
 
 
-def to_rgb(image: np.ndarray, preprocessing, content_rgb: np.ndarray | None = None) -> np.ndarray:
-    """The network input ``image`` as uint8 RGB; with ``content_rgb``, in the content's colours
-    (the result's luminance, the content's chrominance)."""
-    rgb = from_input(image, preprocessing)
-    return preserve_colors(rgb, content_rgb) if content_rgb is not None else rgb
+class Stylization:
+    """A prepared run and its files: :meth:`run` optimises (checkpoints as it goes), :meth:`save`
+    writes the image, history and state as they are (also after an interruption)."""
 
+    def __init__(
+        self, prepared: Prepared, files: RunFiles, weights: WeightSet, preserve_colors: bool
+    ) -> None:
+        self.prepared = prepared
+        self.files = files
+        self.weights = weights
+        self.content_rgb = prepared.content_rgb if preserve_colors else None
+        self.transfer = StyleTransfer(prepared.objective, prepared.initial)
+        self.start_step = self.transfer.state.step
 
-class RunFiles:
-    """The files of a run named after ``output`` (say ``out.png``): ``out.csv`` (loss history),
-    ``out.loss.png`` (its chart), ``out.state.npz`` (to resume) and checkpoints in a folder."""
+    @property
+    def optimizer(self) -> str:
+        return self.transfer.optimizer.name
 
-    def __init__(self, output: Path, checkpoint_dir: Path | None, checkpoint_every: int) -> None:
-        self.output = Path(output)
-        image_format(self.output)  # OutputError for an unknown extension
-        stem = self.output.stem
-        self.history = self.output.with_name(stem + ".csv")
-        self.chart = self.output.with_name(stem + ".loss.png")
-        self.state = self.output.with_name(stem + ".state.npz")
-        self.checkpoint_every = checkpoint_every
-        self.checkpoint_dir = (
-            Path(checkpoint_dir) if checkpoint_dir else self.output.with_name(stem + "_checkpoints")
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(H, W) of the output."""
+        return tuple(self.prepared.fingerprint["shape"][2:])
+
+    def rgb(self, image: np.ndarray) -> np.ndarray:
+        return output_rgb(image, self.weights.preprocessing, self.content_rgb)
+
+    def run(self, steps: int, on_step: Callable[[int, Losses], None] | None = None) -> RunState:
+        """Optimise up to ``steps`` updates in total, checkpointing the image (and the state)
+        every ``checkpoint_every`` steps. A KeyboardInterrupt leaves the state consistent."""
+
+        def step_done(step: int, losses: Losses, image: np.ndarray) -> None:
+            if on_step:
+                on_step(step, losses)
+            if self.files.is_checkpoint(step):
+                self.files.checkpoint(step, self.rgb(image))
+                if step:
+                    save_state(
+                        self.files.state,
+                        self.transfer.state,
+                        self.prepared.fingerprint,
+                        self.optimizer,
+                    )
+
+        return self.transfer.run(steps, step_done)
+
+    def save(self) -> None:
+        write_run(
+            self.files, self.transfer.state, self.prepared.fingerprint, self.optimizer, self.rgb
         )
 
-    def check(self) -> None:
-        """Fail now, before any iteration, if the outputs cannot be written."""
-        check_writable(self.output)
-        if self.checkpoint_every:
-            try:
-                self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
-            except OSError as e:
-                raise OutputError(f"cannot create {self.checkpoint_dir}: {e.strerror}") from None
-            check_writable(self.checkpoint_dir / "probe.png")
 
-    def is_checkpoint(self, step: int) -> bool:
-        return bool(self.checkpoint_every) and step % self.checkpoint_every == 0
-
-    def checkpoint(self, step: int, rgb: np.ndarray) -> Path:
-        path = self.checkpoint_dir / f"{self.output.stem}_{step:05d}{self.output.suffix}"
-        return save_image(rgb, path)
-
-    def write_image(self, rgb: np.ndarray) -> Path:
-        return save_image(rgb, self.output)
-
-    def write_history(self, history) -> tuple[Path, Path]:
-        """The CSV (header step,content,style,tv,total; DESIGN §8) and its PNG chart."""
-        text = io.StringIO()
-        writer = csv.writer(text, lineterminator="\n")
-        writer.writerow(HISTORY_COLUMNS)
-        for row in history:
-            writer.writerow([int(row[0]), *(repr(float(v)) for v in row[1:])])
-        atomic_write(self.history, lambda f: f.write(text.getvalue().encode()))
-        steps = [row[0] for row in history]
-        series = {
-            name: [row[i] for row in history]
-            for i, name in enumerate(HISTORY_COLUMNS)
-            if i and name != "tv"
-        }
-        if any(row[3] > 0 for row in history):
-            series["tv"] = [row[3] for row in history]
-        buffer = io.BytesIO()
-        loss_chart(steps, series, title=f"loss history of {self.output.name}").save(buffer, "PNG")
-        atomic_write(self.chart, lambda f: f.write(buffer.getvalue()))
-        return self.history, self.chart
+def open_run(
+    job: StylizeJob,
+    files: RunFiles,
+    *,
+    backend: str,
+    weights_spec: str | None,
+    resume: Path | None = None,
+    preserve_colors: bool = False,
+    notify: Callable[[str], None] | None = None,
+) -> Stylization:
+    """Check the outputs, load weights and images, compute the targets: a run ready to go."""
+    for path in (job.content, *job.styles):
+        if not Path(path).exists():
+            raise ImageError(f"image not found: {path}")
+    models.require(backend, need_gradients=True)
+    files.check()
+    weights = resolve_weights(weights_spec, need_classifier=False, notify=notify)
+    model = models.build_model(backend, weights, need_gradients=True)
+    if notify:
+        notify(f"backend {model.label} · weights {weights.description} · computing the targets")
+    return Stylization(prepare(job, model, resume), files, weights, preserve_colors)

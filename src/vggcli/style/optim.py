@@ -1,80 +1,128 @@
-"""Optimisers for the image: the manual's Adam (eq. 3.17) and L-BFGS through scipy.
+"""Optimisers for the image, behind one small interface and a registry.
 
-Adam is written functionally: ``step`` returns a new image and a new :class:`AdamState`, so a
-run can be checkpointed between any two steps and resumed bit for bit.
+An optimiser is a class with a learning rate and two methods, in the CS231n style:
+
+    init(x) -> state                       the state before the first step
+    step(x, grad, state) -> (x, state)     one update; the inputs are not modified
+
+``state`` is a plain dict of numpy arrays, so the run's state file saves any optimiser's state
+without knowing what it holds, and a run resumes bit for bit. A new optimiser is one class here
+plus one line in :data:`OPTIMIZERS`; ``--optimizer`` offers it.
+
+L-BFGS is the exception that proves the rule: its line search evaluates the loss several times
+per iteration, so it cannot be a ``step``. It *drives* the optimisation itself
+(:meth:`LBFGS.minimize`, scipy's L-BFGS-B) and keeps no state between runs: a resumed run
+restarts its curvature memory.
 """
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
+
+from vggcli.errors import UsageError
 
 if TYPE_CHECKING:
     import scipy.optimize
 
-
-@dataclass(frozen=True)
-class AdamState:
-    """First and second moment estimates m, v (shaped like the image) and the step count t."""
-
-    m: np.ndarray
-    v: np.ndarray
-    t: int
+State = dict[str, np.ndarray]
+"""An optimiser's state between steps: named arrays (saved as they are in the state file)."""
 
 
 @dataclass(frozen=True)
-class Adam:
-    """m ← β1·m + (1−β1)·g;  v ← β2·v + (1−β2)·g²;  m̂ = m/(1−β1ᵗ);  v̂ = v/(1−β2ᵗ);
-    x ← x − η·m̂/(√v̂ + ε)   (lab manual eq. 3.17; Kingma & Ba 2015)."""
+class Optimizer(ABC):
+    """Updates the image from its gradient; ``lr`` is the step size η."""
 
+    name: ClassVar[str]
+    description: ClassVar[str]
     lr: float = 1.0
+
+    def init(self, x: np.ndarray) -> State:
+        """The state before the first step (none by default)."""
+        return {}
+
+    @abstractmethod
+    def step(self, x: np.ndarray, grad: np.ndarray, state: State) -> tuple[np.ndarray, State]:
+        """One update: returns (new x, new state)."""
+
+
+@dataclass(frozen=True)
+class Adam(Optimizer):
+    """m ← β1·m + (1−β1)·g;  v ← β2·v + (1−β2)·g²;  m̂ = m/(1−β1ᵗ);  v̂ = v/(1−β2ᵗ);
+    x ← x − η·m̂/(√v̂ + ε)   (lab manual eq. 3.17; Kingma & Ba 2015).
+    State: m, v shaped like the image, t the step count (a 0-d array)."""
+
+    name = "adam"
+    description = "the manual's (eq. 3.17)"
     beta1: float = 0.9
     beta2: float = 0.999
     eps: float = 1e-8
 
-    def init(self, x: np.ndarray) -> AdamState:
-        return AdamState(np.zeros_like(x), np.zeros_like(x), 0)
+    def init(self, x: np.ndarray) -> State:
+        return {"m": np.zeros_like(x), "v": np.zeros_like(x), "t": np.array(0)}
 
-    def step(self, x: np.ndarray, grad: np.ndarray, state: AdamState):
-        """One update: returns (new x, new state); the inputs are not modified."""
-        t = state.t + 1
-        m = self.beta1 * state.m + (1 - self.beta1) * grad
-        v = self.beta2 * state.v + (1 - self.beta2) * grad * grad
+    def step(self, x, grad, state):
+        t = int(state["t"]) + 1
+        m = self.beta1 * state["m"] + (1 - self.beta1) * grad
+        v = self.beta2 * state["v"] + (1 - self.beta2) * grad * grad
         m_hat = m / (1 - self.beta1**t)
         v_hat = v / (1 - self.beta2**t)
         x = x - self.lr * m_hat / (np.sqrt(v_hat) + self.eps)
-        return x.astype(state.m.dtype, copy=False), AdamState(m, v, t)
+        return x.astype(state["m"].dtype, copy=False), {"m": m, "v": v, "t": np.array(t)}
 
 
-def lbfgs(
-    fun: Callable[[np.ndarray], tuple[float, np.ndarray]],
-    x0: np.ndarray,
-    iterations: int,
-    callback: Callable[[np.ndarray], None],
-    memory: int = 10,
-) -> scipy.optimize.OptimizeResult:
-    """Minimise ``fun`` (value and gradient of a flat float64 vector) with scipy's L-BFGS-B.
+@dataclass(frozen=True)
+class LBFGS(Optimizer):
+    """scipy's L-BFGS-B: a quasi-Newton method with a line search (``lr`` is not used)."""
 
-    One continuous run of ``iterations`` iterations: the curvature memory (``memory`` pairs)
-    is kept across iterations, never restarted. ``callback`` receives each new iterate. The
-    tolerances are zero so that it stops early only when the line search cannot progress.
-    """
-    import scipy.optimize  # here, not at the top: it adds 0.2 s to every command's start-up
+    name = "lbfgs"
+    description = "scipy's L-BFGS-B"
+    memory: int = 10
 
-    return scipy.optimize.minimize(
-        fun,
-        np.asarray(x0, dtype=np.float64).ravel(),
-        jac=True,
-        method="L-BFGS-B",
-        callback=callback,
-        options={
-            "maxiter": iterations,
-            "maxfun": 50 * iterations + 20,
-            "maxcor": memory,
-            "ftol": 0.0,
-            "gtol": 0.0,
-        },
-    )
+    def step(self, x, grad, state):
+        raise TypeError("L-BFGS drives the optimisation itself: use minimize()")
+
+    def minimize(
+        self,
+        fun: Callable[[np.ndarray], tuple[float, np.ndarray]],
+        x0: np.ndarray,
+        iterations: int,
+        callback: Callable[[np.ndarray], None],
+    ) -> scipy.optimize.OptimizeResult:
+        """Minimise ``fun`` (value and gradient of a flat float64 vector).
+
+        One continuous run of ``iterations`` iterations: the curvature memory (``memory`` pairs)
+        is kept across iterations, never restarted. ``callback`` receives each new iterate. The
+        tolerances are zero so that it stops early only when the line search cannot progress.
+        """
+        import scipy.optimize  # here, not at the top: it adds 0.2 s to every command's start-up
+
+        return scipy.optimize.minimize(
+            fun,
+            np.asarray(x0, dtype=np.float64).ravel(),
+            jac=True,
+            method="L-BFGS-B",
+            callback=callback,
+            options={
+                "maxiter": iterations,
+                "maxfun": 50 * iterations + 20,
+                "maxcor": self.memory,
+                "ftol": 0.0,
+                "gtol": 0.0,
+            },
+        )
+
+
+OPTIMIZERS: dict[str, type[Optimizer]] = {cls.name: cls for cls in (Adam, LBFGS)}
+
+
+def make_optimizer(name: str, lr: float) -> Optimizer:
+    """The optimiser ``--optimizer name`` with step size ``lr``; UsageError naming the others."""
+    try:
+        return OPTIMIZERS[name](lr=lr)
+    except KeyError:
+        raise UsageError(f"unknown optimizer {name!r}; choose {', '.join(OPTIMIZERS)}") from None

@@ -24,7 +24,7 @@ from pathlib import Path
 from vggcli import __version__
 from vggcli.errors import FetchError
 
-Report = Callable[[int, "int | None"], None]
+ByteProgress = Callable[[int, "int | None"], None]
 CHUNK = 1 << 20
 USER_AGENT = f"vggcli/{__version__} (+https://pypi.org/project/vggcli)"
 
@@ -53,7 +53,7 @@ class _Hasher:
         self.size += len(data)
 
 
-def hash_file(path: Path, report: Report | None = None) -> tuple[str, str]:
+def hash_file(path: Path, report: ByteProgress | None = None) -> tuple[str, str]:
     """(sha256, md5) hex digests of a file, read once."""
     hasher = _Hasher()
     total = Path(path).stat().st_size
@@ -101,7 +101,7 @@ def download(
     dest: Path,
     expected: Checksums = Checksums(),
     *,
-    report: Report | None = None,
+    report: ByteProgress | None = None,
     timeout: float = 30.0,
 ) -> Checksums:
     """Download ``url`` to ``dest`` (resuming ``dest.part``), verify it, return what it is.

@@ -1,23 +1,16 @@
-"""One type for VGG19 weights, whatever their source, and their fast local cache format.
+"""One type for VGG19 weights, whatever their source.
 
 A :class:`WeightSet` holds the arrays in the engine's layouts (conv W [Cin, K, K, Cout], fc W
 [in, out], biases 1-D, all float32), how images must be preprocessed for them (channel order and
 mean: MatConvNet's weights want RGB minus the RGB mean, Keras/caffe-derived ones BGR minus the
 BGR mean), the class names when there is a classifier, and where they came from.
 
-The cache is a folder with ``meta.json`` and one ``.npy`` per array, memory-mapped on load, so a
-later run starts in milliseconds instead of re-reading a 535 MB ``.mat``. Nothing is ever
-unpickled (``allow_pickle=False``).
 """
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
 from dataclasses import dataclass, field
 from functools import cached_property
-from pathlib import Path
 
 import numpy as np
 
@@ -32,7 +25,6 @@ from vggcli.engine.vgg19 import (
 from vggcli.errors import WeightsError
 from vggcli.weights.labels import imagenet_labels
 
-CACHE_FORMAT = 1
 IMAGENET_MEAN_RGB = (123.68, 116.779, 103.939)
 
 
@@ -161,87 +153,3 @@ def random_weights(
         meaningful=False,
         extra={"seed": seed},
     )
-
-
-# --- the cache folder --------------------------------------------------------------------------
-
-
-def save_cache(weights: WeightSet, folder: Path) -> Path:
-    """Write ``weights`` to ``folder`` (replaced atomically: a reader never sees half of it)."""
-    folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = folder.with_name(f".{folder.name}.tmp-{os.getpid()}")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir()
-    try:
-        for name, (w, b) in weights.params.items():
-            np.save(tmp / f"{name}.weight.npy", np.ascontiguousarray(w, dtype=np.float32))
-            np.save(tmp / f"{name}.bias.npy", np.ascontiguousarray(b, dtype=np.float32))
-        meta = {
-            "format": CACHE_FORMAT,
-            "source": weights.source,
-            "description": weights.description,
-            "origin": weights.origin,
-            "sha256": weights.sha256,
-            "channel_order": weights.preprocessing.channel_order,
-            "mean": list(weights.preprocessing.mean),
-            "class_names": list(weights.class_names) if weights.class_names else None,
-            "layers": list(weights.params),
-            "meaningful": weights.meaningful,
-            "extra": weights.extra,
-        }
-        (tmp / "meta.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
-        if folder.exists():
-            shutil.rmtree(folder)
-        os.replace(tmp, folder)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return folder
-
-
-def is_cache(folder: Path) -> bool:
-    return (Path(folder) / "meta.json").is_file()
-
-
-def load_cache(folder: Path) -> WeightSet:
-    """The weights in a cache folder, memory-mapped; WeightsError when it is damaged."""
-    folder = Path(folder)
-    damaged = f"the weights cache {folder} is damaged"
-    try:
-        meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise WeightsError(f"{folder} is not a vggcli weights folder (no meta.json)") from None
-    except (OSError, ValueError) as e:
-        raise WeightsError(f"{damaged} (meta.json: {e})") from None
-    if not isinstance(meta, dict) or meta.get("format") != CACHE_FORMAT:
-        raise WeightsError(
-            f"{folder} was written by another version of vggcli; run `vgg fetch-weights --force`"
-        )
-    params = {}
-    try:
-        for name in meta["layers"]:
-            w = np.load(folder / f"{name}.weight.npy", mmap_mode="r", allow_pickle=False)
-            b = np.load(folder / f"{name}.bias.npy", mmap_mode="r", allow_pickle=False)
-            params[name] = (w, b)
-        weights = WeightSet(
-            params=params,
-            preprocessing=Preprocessing(meta["channel_order"], tuple(meta["mean"])),
-            class_names=tuple(meta["class_names"]) if meta.get("class_names") else None,
-            source=meta["source"],
-            description=meta["description"],
-            origin=meta.get("origin"),
-            sha256=meta.get("sha256"),
-            path=str(folder),
-            meaningful=meta.get("meaningful", True),
-            extra=meta.get("extra") or {},
-        )
-        weights.layers  # noqa: B018 - validate the architecture now, not mid-run
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise WeightsError(f"{damaged} ({e}); run `vgg fetch-weights --force`") from None
-    if weights.class_names is not None and (
-        not weights.has_classifier or len(weights.class_names) != weights.params["fc8"][0].shape[1]
-    ):
-        raise WeightsError(f"{damaged} (class names do not match fc8)")
-    return weights

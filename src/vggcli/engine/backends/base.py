@@ -21,8 +21,8 @@ from vggcli.engine.vgg19 import conv_output_size
 
 Tick = Callable[[int], None]
 """Progress callback, called with the work units just done: multiply-accumulates for a
-convolution, compared elements for a pooling (:attr:`vggcli.engine.vgg19.LayerCost.work`). Backends may
-report nothing; the network tops each layer up when it finishes."""
+convolution, compared elements for a pooling (:attr:`vggcli.engine.vgg19.LayerCost.work`).
+Backends may report nothing; the network tops each layer up when it finishes."""
 
 
 @dataclass(frozen=True)
@@ -48,8 +48,18 @@ class PoolCache:
 class Backend(ABC):
     """Convolution and max pooling, forward and backward (manual eqs. 3.1–3.9)."""
 
-    name: ClassVar[str]
-    summary: ClassVar[str]
+    name: ClassVar[str]  # what --backend calls it
+    description: ClassVar[str]  # one line for --help and reports: how it computes
+
+    def conv_multiplications(
+        self, x_shape: tuple[int, ...], w_shape: tuple[int, ...], stride: int, pad: int
+    ) -> int:
+        """Multiplications one forward convolution performs: the formula's N·Ho·Wo·Cin·K·K·Cout
+        (eq. 3.3); a backend with a faster algorithm reports its own count."""
+        cin, k, _, cout = w_shape
+        ho = conv_output_size(x_shape[2], k, stride, pad)
+        wo = conv_output_size(x_shape[3], k, stride, pad)
+        return x_shape[0] * ho * wo * cin * k * k * cout
 
     @abstractmethod
     def conv2d_forward(

