@@ -24,7 +24,7 @@ from vggcli.weights.matconvnet import read_matconvnet
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
-# The course's vgg19_quant_param_new.npz (shared/DLP.md §3): 19 (position, scale) pairs each.
+# The course's vgg19_quant_param_new.npz (docs/dlp.md, "The course's parameters"): 19 (position, scale) pairs each.
 COURSE_INPUT = [
     (1, 1.6814398765563965),
     (3, 1.4633893966674805),
@@ -448,7 +448,7 @@ def test_dlp_errors(tiny_mat, tmp_path):
     )
 
 
-def test_bench_and_check_compare_int8_with_float32(tiny_mat):
+def test_bench_and_check_compare_int8_with_float32(tiny_mat, tmp_path):
     import json
 
     doc = json.loads(
@@ -482,4 +482,23 @@ def test_bench_and_check_compare_int8_with_float32(tiny_mat):
     assert len(rows) == 44 and rows["conv1_1"]["tolerance"] == 0.05
     assert 1e-3 < rows["conv1_1"]["max_rel_error"] < 0.05  # int8 error enters at the first conv
     assert rows["pool1"]["max_rel_error"] < 1e-3  # fp16 only: max pooling adds no error
-    assert result.exit_code == (0 if doc["passed"] else 1)
+    failing = [name for name, c in rows.items() if c["max_rel_error"] > c["tolerance"]]
+    assert doc["passed"] is (not failing)
+    assert result.exit_code == (1 if failing else 0)
+    # parameters that saturate every activation must fail the check, with exit status 1
+    quant = tmp_path / "clipping.npz"
+    np.savez(quant, input=np.tile([-20.0, 1.0], 19), filter=np.tile([-20.0, 1.0], 19))
+    result = run(
+        "check",
+        EXAMPLES / "chelsea.png",
+        "--compare",
+        "img2col,dlp",
+        "--weights",
+        tiny_mat,
+        "--quant-params",
+        quant,
+        "--json",
+    )
+    doc = json.loads(result.stdout)
+    assert doc["passed"] is False and result.exit_code == 1
+    assert not {c["name"]: c for c in doc["checks"]}["conv1_1"]["passed"]

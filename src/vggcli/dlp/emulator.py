@@ -3,7 +3,7 @@
 When ``import pycnml`` fails, :mod:`vggcli.dlp.adapter` drives this module instead, with the
 same calls. It reproduces what the device computes, as far as it is known:
 
-Documented (pycnml 0.3 sources, Cambricon's host reference; see shared/DLP.md):
+Documented (pycnml 0.3 sources, Cambricon's host reference; see docs/dlp.md):
   * ``setInputShape`` inserts an fp32→fp16 cast; the first ``loadParams`` appends the fp16→fp32
     cast at the end; ``size()`` is the number of layers minus 2 (both casts counted even before
     the second exists: 43 for VGG19 before any ``loadParams``).

@@ -95,36 +95,54 @@ def _grad_check(name: str, loss: Callable[[], float], analytic: np.ndarray, wrt:
 def gradient_checks(backend: Backend) -> list[Check]:
     """Every backward pass of ``backend`` and of the shared layers and losses, numerically."""
     rng = np.random.default_rng(1)
-    checks = []
-    x, w, b = (
-        rng.standard_normal((2, 3, 5, 6)),
-        rng.standard_normal((3, 3, 3, 2)),
-        rng.standard_normal(2),
+    return (
+        conv_gradient_checks(backend, 3, 2, 1, rng)
+        + pool_gradient_checks(backend, 3, 2, rng)
+        + shared_gradient_checks(rng)
     )
-    y, cache = backend.conv2d_forward(x, w, b, 2, 1)
+
+
+def conv_gradient_checks(
+    backend: Backend, kernel: int, stride: int, pad: int, rng: np.random.Generator
+) -> list[Check]:
+    """dx, dW, db of one float64 convolution x [2, 3, 5, 6] → 2 channels, for L = Σ y ⊙ g."""
+    x = rng.standard_normal((2, 3, 5, 6))
+    w = rng.standard_normal((3, kernel, kernel, 2))
+    b = rng.standard_normal(2)
+    y, cache = backend.conv2d_forward(x, w, b, stride, pad)
     g = rng.standard_normal(y.shape)
     dx, dw, db = backend.conv2d_backward(g, cache)
 
     def conv_loss():
-        return float(np.sum(backend.conv2d_forward(x, w, b, 2, 1)[0] * g))
+        return float(np.sum(backend.conv2d_forward(x, w, b, stride, pad)[0] * g))
 
-    checks += [
-        _grad_check(f"conv {what}", conv_loss, analytic, wrt)
+    where = f"conv {kernel}x{kernel}/{stride}/pad {pad}"
+    return [
+        _grad_check(f"{where} {what}", conv_loss, analytic, wrt)
         for what, analytic, wrt in (("dx", dx, x), ("dw", dw, w), ("db", db, b))
     ]
 
+
+def pool_gradient_checks(
+    backend: Backend, kernel: int, stride: int, rng: np.random.Generator
+) -> list[Check]:
+    """dx of one float64 max pooling of x [2, 2, 6, 7], for L = Σ y ⊙ g."""
     xp = rng.standard_normal((2, 2, 6, 7))
-    y, cache = backend.maxpool2d_forward(xp, 3, 2)
+    y, cache = backend.maxpool2d_forward(xp, kernel, stride)
     g = rng.standard_normal(y.shape)
-    checks.append(
+    return [
         _grad_check(
-            "maxpool dx",
-            lambda: float(np.sum(backend.maxpool2d_forward(xp, 3, 2)[0] * g)),
+            f"maxpool {kernel}x{kernel}/{stride} dx",
+            lambda: float(np.sum(backend.maxpool2d_forward(xp, kernel, stride)[0] * g)),
             backend.maxpool2d_backward(g, cache),
             xp,
         )
-    )
+    ]
 
+
+def shared_gradient_checks(rng: np.random.Generator) -> list[Check]:
+    """The layers every backend shares (fc, ReLU, softmax) and the style-transfer losses."""
+    checks = []
     xf, wf, bf = rng.standard_normal((3, 6)), rng.standard_normal((6, 4)), rng.standard_normal(4)
     g = rng.standard_normal((3, 4))
     fdx, fdw, fdb = ops.linear_backward(g, xf, wf)

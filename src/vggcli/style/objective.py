@@ -65,7 +65,7 @@ class StyleOptions:
 
 @dataclass(frozen=True)
 class Losses:
-    """One row of the loss history (DESIGN §8): the terms as defined in the module docstring."""
+    """One row of the loss history (docs/json.md): the terms as defined in the module docstring."""
 
     content: float
     style: float

@@ -72,7 +72,7 @@ class RunFiles:
         return save_image(rgb, self.output)
 
     def write_history(self, history) -> tuple[Path, Path]:
-        """The CSV (header step,content,style,tv,total; DESIGN §8) and its PNG chart."""
+        """The CSV (header step,content,style,tv,total; docs/json.md) and its PNG chart."""
         text = io.StringIO()
         writer = csv.writer(text, lineterminator="\n")
         writer.writerow(HISTORY_COLUMNS)

@@ -1,7 +1,7 @@
 """Read MatConvNet's ``imagenet-vgg-verydeep-19.mat`` (both published formats) into a WeightSet.
 
 The file is a MATLAB v5 file read with :func:`scipy.io.loadmat`; every struct field is read by
-name, because the two formats order the fields differently (see shared/WEIGHTS.md):
+name, because the two formats order the fields differently (see docs/weights.md):
 
 * current (beta17+): top-level ``layers`` and ``meta`` (``meta.normalization.averageImage``,
   ``meta.classes.description``);
