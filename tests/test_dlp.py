@@ -24,7 +24,7 @@ from vggcli.weights.matconvnet import read_matconvnet
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
-# The course's vgg19_quant_param_new.npz (docs/dlp.md, "The course's parameters"): 19 (position, scale) pairs each.
+# The course's vgg19_quant_param_new.npz (docs/dlp.md): 19 (position, scale) pairs each.
 COURSE_INPUT = [
     (1, 1.6814398765563965),
     (3, 1.4633893966674805),

@@ -2,10 +2,48 @@
 
 Classification, Gatys-style neural style transfer and honest comparisons of how convolution is
 computed (naive loops, im2col + GEMM, an int8 deep-learning-processor path).
+
+The public Python API, importable from here::
+
+    from vggcli import build_model, resolve_weights
+    weights = resolve_weights("random", need_classifier=True)  # or "matconvnet", a .mat
+    model = build_model("img2col", weights)          # any --backend name
+    probs = model.forward(x, ("softmax",)).outputs["softmax"]   # x [1, 3, 224, 224]
 """
 
 from vggcli._blas import choose_openblas_kernel
 
-choose_openblas_kernel()
+choose_openblas_kernel()  # before numpy is first imported
 
 __version__ = "0.1.0"
+
+from vggcli.classify import Classifier  # noqa: E402
+from vggcli.engine.backends import BACKENDS, Backend  # noqa: E402
+from vggcli.engine.models import Model, build_model, choices  # noqa: E402
+from vggcli.engine.network import Network  # noqa: E402
+from vggcli.errors import VggError  # noqa: E402
+from vggcli.style.objective import Objective, StyleOptions  # noqa: E402
+from vggcli.style.optim import OPTIMIZERS, Optimizer  # noqa: E402
+from vggcli.style.run import RunState, StyleTransfer  # noqa: E402
+from vggcli.weights.cache import resolve_weights  # noqa: E402
+from vggcli.weights.weightset import WeightSet  # noqa: E402
+
+__all__ = [
+    "BACKENDS",
+    "OPTIMIZERS",
+    "Backend",
+    "Classifier",
+    "Model",
+    "Network",
+    "Objective",
+    "Optimizer",
+    "RunState",
+    "StyleOptions",
+    "StyleTransfer",
+    "VggError",
+    "WeightSet",
+    "__version__",
+    "build_model",
+    "choices",
+    "resolve_weights",
+]

@@ -26,7 +26,7 @@ from vggcli.measure.torch_reference import TORCH
     "--compare",
     metavar="A,B,…",
     help="Implementations to compare, the first is the reference for speed-ups and "
-    f"errors: backends ({', '.join(models.CHOICES)}) or torch. Default: loops,img2col "
+    f"errors: backends ({', '.join(models.choices())}) or torch. Default: loops,img2col "
     "for conv and pool, img2col otherwise.",
 )
 @click.option(

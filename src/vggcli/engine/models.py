@@ -9,7 +9,7 @@ A *model* runs VGG19 on some hardware or arithmetic. Two kinds implement :class:
 Commands ask :func:`build_model` for one by name and use only what :class:`Model` declares; the
 capabilities (``inference_only``, ``tolerance``) replace checks of the name. Every conv/pool
 backend registered in :data:`vggcli.engine.backends.BACKENDS` is a choice automatically; the
-DLP path is the one extra line of :data:`CHOICES`.
+DLP path is the one extra entry of :func:`choices`.
 """
 
 from __future__ import annotations
@@ -103,25 +103,28 @@ def _build_dlp(weights: WeightSet, options: BuildOptions) -> Model:
     return build_dlp_network(weights, options.quant_params, options.notify)
 
 
-CHOICES: dict[str, Choice] = {
-    **{name: _network_choice(cls) for name, cls in BACKENDS.items()},
-    "dlp": Choice(
-        "dlp",
-        "int8 on a Cambricon DLP through pycnml (emulated in numpy without one)",
-        _build_dlp,
-        inference_only=True,
-        aliases=("dlp-pycnml",),
-    ),
-}
+DLP = Choice(
+    "dlp",
+    "int8 on a Cambricon DLP through pycnml (emulated in numpy without one)",
+    _build_dlp,
+    inference_only=True,
+    aliases=("dlp-pycnml",),
+)
 DEFAULT = DEFAULT_BACKEND
+
+
+def choices() -> dict[str, Choice]:
+    """Every ``--backend`` value: each registered conv/pool backend, then the DLP path."""
+    return {**{name: _network_choice(cls) for name, cls in BACKENDS.items()}, DLP.name: DLP}
 
 
 def choice(name: str) -> Choice:
     """The registry entry for ``name`` (or one of its aliases); UsageError listing the names."""
-    for entry in CHOICES.values():
+    known = choices()
+    for entry in known.values():
         if name == entry.name or name in entry.aliases:
             return entry
-    raise UsageError(f"unknown backend {name!r}; choose one of: {', '.join(CHOICES)}")
+    raise UsageError(f"unknown backend {name!r}; choose one of: {', '.join(known)}")
 
 
 def build_model(
@@ -142,7 +145,7 @@ def require(name: str, *, need_gradients: bool = False) -> Choice:
     """The entry of ``name``, checked for what the command needs (before any slow set-up)."""
     entry = choice(name)
     if need_gradients and entry.inference_only:
-        able = ", ".join(c.name for c in CHOICES.values() if not c.inference_only)
+        able = ", ".join(c.name for c in choices().values() if not c.inference_only)
         raise UsageError(
             f"the {entry.name} backend is inference-only: this needs gradients; use {able}"
         )
@@ -161,5 +164,5 @@ def layer_backend(name: str, why: str) -> Backend:
 def help_text() -> str:
     """``--backend``'s help: every choice with its one-line description."""
     return "How the network is computed: " + "; ".join(
-        f"{c.name}: {c.help}" for c in CHOICES.values()
+        f"{c.name}: {c.help}" for c in choices().values()
     )

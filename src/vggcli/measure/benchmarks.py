@@ -123,10 +123,9 @@ def parse_compare(text: str, whole_network: bool = False) -> list[str]:
     for name in names:
         if name == TORCH:
             continue
-        if name not in models.CHOICES and not any(
-            name in c.aliases for c in models.CHOICES.values()
-        ):
-            known = ", ".join([*models.CHOICES, TORCH])
+        known_choices = models.choices()
+        if name not in known_choices and not any(name in c.aliases for c in known_choices.values()):
+            known = ", ".join([*known_choices, TORCH])
             raise UsageError(f"unknown implementation {name!r}; choose from: {known}")
         entry = models.choice(name)
         if entry.layer_backend is None and not whole_network:
