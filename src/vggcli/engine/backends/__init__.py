@@ -11,10 +11,12 @@ from __future__ import annotations
 from vggcli.engine.backends.base import Backend
 from vggcli.engine.backends.img2col import Img2colBackend
 from vggcli.engine.backends.loops import LoopsBackend
+from vggcli.engine.backends.winograd import WinogradBackend
 
 BACKENDS: dict[str, type[Backend]] = {
     LoopsBackend.name: LoopsBackend,
     Img2colBackend.name: Img2colBackend,
+    WinogradBackend.name: WinogradBackend,
 }
 DEFAULT_BACKEND = Img2colBackend.name
 
