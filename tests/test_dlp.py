@@ -440,7 +440,7 @@ def test_dlp_errors(tiny_mat, tmp_path):
         run("bench", "conv", "--compare", "img2col,dlp"), "dlp runs whole networks only"
     )
     assert_one_line_error(
-        run("classify", cat, "--backend", "tpu"), "choose one of: loops, img2col, dlp"
+        run("classify", cat, "--backend", "tpu"), "choose one of: loops, img2col, winograd, dlp"
     )
     assert_one_line_error(
         run("calibrate", cat, "-o", tmp_path / "q.txt", "--weights", tiny_mat),

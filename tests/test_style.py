@@ -89,9 +89,9 @@ def test_tv_loss_matches_torch(torch):
     assert tv_loss(np.full((1, 3, 4, 4), 7.0))[0] == 0.0
 
 
-def _objective(tiny_mat, options=None, size=(40, 48), styles=1, seed=0):
+def _objective(tiny_mat, options=None, size=(40, 48), styles=1, seed=0, backend="img2col"):
     options = options or StyleOptions()
-    net = Network(read_matconvnet(tiny_mat), BACKENDS["img2col"]())
+    net = Network(read_matconvnet(tiny_mat), BACKENDS[backend]())
     rng = np.random.default_rng(seed)
     content = (rng.standard_normal((1, 3, *size)) * 40).astype(np.float32)
     style_images = [
@@ -100,7 +100,8 @@ def _objective(tiny_mat, options=None, size=(40, 48), styles=1, seed=0):
     return Objective(net, content, style_images, options), content, style_images
 
 
-def test_image_gradient_of_the_objective_matches_torch(torch, tiny_raw, tiny_mat):
+@pytest.mark.parametrize("backend", ["img2col", "winograd"])
+def test_image_gradient_of_the_objective_matches_torch(torch, tiny_raw, tiny_mat, backend):
     options = StyleOptions(
         alpha=2.0,
         beta=300.0,
@@ -113,7 +114,7 @@ def test_image_gradient_of_the_objective_matches_torch(torch, tiny_raw, tiny_mat
             ("relu5_1", 1.0),
         ),
     )
-    objective, content, _ = _objective(tiny_mat, options)
+    objective, content, _ = _objective(tiny_mat, options, backend=backend)
     x = (np.random.default_rng(9).standard_normal(content.shape) * 40).astype(np.float32)
     losses, grad = objective.evaluate(x)
 

@@ -65,6 +65,11 @@ class WeightSet:
     meaningful: bool = True
     extra: dict = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        """The arrays are read-only views: weights never change under a running network, which
+        lets a backend keep what it derives from them (winograd's filter transforms)."""
+        self.params = {name: (_read_only(w), _read_only(b)) for name, (w, b) in self.params.items()}
+
     @cached_property
     def layers(self) -> tuple[Layer, ...]:
         """The network these weights define (validated: see :func:`architecture`)."""
@@ -77,6 +82,12 @@ class WeightSet:
     @property
     def num_params(self) -> int:
         return sum(w.size + b.size for w, b in self.params.values())
+
+
+def _read_only(a: np.ndarray) -> np.ndarray:
+    view = a.view()
+    view.flags.writeable = False
+    return view
 
 
 def architecture(params: dict[str, tuple[np.ndarray, np.ndarray]]) -> tuple[Layer, ...]:

@@ -54,6 +54,17 @@ G = np.array(
         [0, 0, 1],
     ]
 )
+BT = np.array(
+    [
+        [4, 0, -5, 0, 1, 0],
+        [0, -4, -4, 1, 1, 0],
+        [0, 4, -4, -1, 1, 0],
+        [0, -2, -1, 2, 1, 0],
+        [0, 2, -1, -2, 1, 0],
+        [0, 4, 0, -5, 0, 1],
+    ]
+)
+AT = np.array([[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]])
 BAND_ELEMENTS = 1 << 20  # numbers of V per band of tile rows (4 MB in float32) …
 MIN_BAND_TILES = 128  # … but at least this many tiles, so that the 36 GEMMs stay efficient
 MIN_CHANNELS = 16  # fewer input or output channels: the transforms cost more than they save
@@ -190,6 +201,14 @@ class WinogradBackend(Img2colBackend):
         self._transforms[key] = (weakref.ref(w, lambda _, key=key: self._forget(key)), u)
         return u
 
+    @staticmethod
+    def _bt(dtype) -> np.ndarray:
+        return BT.astype(dtype)
+
+    @staticmethod
+    def _at(dtype) -> np.ndarray:
+        return AT.astype(dtype)
+
     def _forget(self, key) -> None:
         self._transforms.pop(key, None)
 
@@ -235,21 +254,18 @@ class WinogradBackend(Img2colBackend):
         nb = i1 - i0
         wp, c = xp.shape[1], xp.shape[2]
         cout = u.shape[2]
-        # input transform along rows: R[ξ] = Σ_a Bᵀ[ξ, a]·xp[4i + a] for the band's tile rows
-        sr, sc, sch = xp.strides
-        rows_of = [
-            as_strided(xp[M * i0 + a :], (nb, wp, c), (M * sr, sc, sch), writeable=False)
-            for a in range(T)
-        ]
-        r = self._buffer("R", (T, nb, wp, c), dtype)
-        tmp = self._buffer("tmpR", (2, nb, wp, c), dtype)
-        _bt_rows(rows_of, r, tmp)
+        # input transform along rows, one small GEMM per tile row i (its 6 image rows are one
+        # contiguous block): R[i, ξ] = Σ_a Bᵀ[ξ, a]·xp[4i + a]
+        sr = xp.strides[0]
+        rows = as_strided(xp[M * i0 :], (nb, T, wp * c), (M * sr, sr, xp.strides[2]))
+        r = self._buffer("R", (nb, T, wp, c), dtype)
+        np.matmul(self._bt(dtype), rows, out=r.reshape(nb, T, wp * c))
         # along columns: V[ξ, ν] = Σ_b R[ξ][.., 4j + b, ..]·B[b, ν], written as [36, tiles, C]
         v = self._buffer("V", (T, T, nb, tw, c), dtype)
         tmp = self._buffer("tmpV", (2, T, nb, tw, c), dtype)
         s0, s1, s2, s3 = r.strides
         cols_of = [
-            as_strided(r[:, :, b:], (T, nb, tw, c), (s0, s1, M * s2, s3), writeable=False)
+            as_strided(r[:, :, b:], (T, nb, tw, c), (s1, s0, M * s2, s3), writeable=False)
             for b in range(T)
         ]
         _bt_rows(cols_of, [v[:, k] for k in range(T)], tmp)
@@ -257,10 +273,10 @@ class WinogradBackend(Img2colBackend):
         mm = self._buffer("Mm", (T * T, nb * tw, cout), dtype)
         np.matmul(v.reshape(T * T, nb * tw, c), u, out=mm)
         mm = mm.reshape(T, T, nb, tw, cout)
-        # output transform along ξ, then along ν into the output's strided rows and columns
+        # output transform along ξ (one GEMM: the 6 rows of ξ are contiguous blocks), then along
+        # ν into the output's strided rows and columns
         s = self._buffer("S", (M, T, nb, tw, cout), dtype)
-        tmp = self._buffer("tmpS", (2, T, nb, tw, cout), dtype)
-        _at_rows(mm, s, tmp)
+        np.matmul(self._at(dtype), mm.reshape(T, -1), out=s.reshape(M, -1))
         band = out[M * i0 : M * i1]  # [4·nb, 4·tw, Cout]
         tmp = self._buffer("tmpO", (2, nb, tw, cout), dtype)
         for rr in range(M):
