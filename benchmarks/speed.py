@@ -1,6 +1,7 @@
-"""`make bench`: img2col against PyTorch CPU, as ratios measured in one run, plus the CLI's memory.
+"""`make bench`: img2col and winograd against PyTorch CPU, as ratios measured in one run, plus
+the CLI's memory.
 
-Rows (best of --repeat rounds after a warm-up round, img2col and torch in turn, one process):
+Rows (best of --repeat rounds after a warm-up round, each engine in turn, one process):
 
 1. VGG19 forward at 224x224, batch 1, to the softmax (full-size random weights);
 2. the 16 conv forwards at 224, summed (each layer on the input the network gives it);
@@ -63,30 +64,31 @@ SETTINGS = {
     ),
     "avx512": ({"OPENBLAS_CORETYPE": "SkylakeX"}, "both libraries on AVX-512 kernels"),
 }
-TARGETS = {  # figure → the issue's target ratio img2col / torch
-    "vgg19 forward 224": 1.2,
-    "16 conv forwards 224": 1.3,
-    "16 conv backwards (dx) 224": 1.3,
-    "style step 192x320": 1.3,
-    "style step 512x512": 1.3,
+ENGINES = ("img2col", "winograd")  # the numpy backends measured against torch
+TARGETS = {  # figure → the target ratio winograd / torch
+    "vgg19 forward 224": 0.75,
+    "16 conv forwards 224": 0.6,
+    "16 conv backwards (dx) 224": 0.6,
+    "style step 192x320": 0.75,
+    "style step 512x512": 0.75,
 }
 LAYER_ROUNDS = 2  # single layers: rounds of --repeat runs each
 PAUSE = 0.1  # seconds between two timed calls: lets the other library's threads go idle
-RSS_TARGETS_MB = {"classify 224": 800, "stylize 512x512": 3072}
+RSS_TARGETS_MB = {"stylize 512x512": 1536}
 
 
-def _best(ours: list, theirs: list, rounds: int, per_call: int = 1) -> tuple[float, float]:
-    """Summed best times in seconds of two lists of callables (img2col's, torch's).
+def _best(sides: list[list], rounds: int, per_call: int = 1) -> list[list[float]]:
+    """The best time in seconds of every callable of every side (an engine's list of calls).
 
-    Each round runs all of ``ours`` (every callable ``per_call`` times in a row), pauses, runs
-    all of ``theirs`` and pauses; round 0 warms up. One library at a time, as in a real run:
-    both keep worker threads spinning for a moment after a call, and on a 2-core machine they
-    would slow the other library down. The best of several runs, as :mod:`timeit` advises: what
-    other processes add to a run (here, at times, half the machine for seconds) only slows it.
+    Each round runs all of one side's calls (each ``per_call`` times in a row), pauses, then the
+    next side; round 0 warms up. One library at a time, as in a real run: both keep worker
+    threads spinning for a moment after a call, and on a 2-core machine they would slow the
+    other library down. The best of several runs, as :mod:`timeit` advises: what other
+    processes add to a run (here, at times, half the machine for seconds) only slows it.
     """
-    best = [[math.inf] * len(ours), [math.inf] * len(theirs)]
+    best = [[math.inf] * len(calls) for calls in sides]
     for round_ in range(rounds + 1):
-        for side, calls in enumerate((ours, theirs)):
+        for side, calls in enumerate(sides):
             for k, call in enumerate(calls):
                 for _ in range(per_call):
                     start = time.perf_counter()
@@ -94,98 +96,113 @@ def _best(ours: list, theirs: list, rounds: int, per_call: int = 1) -> tuple[flo
                     if round_:
                         best[side][k] = min(best[side][k], time.perf_counter() - start)
             time.sleep(PAUSE)
-    return sum(best[0]), sum(best[1])
+    return best
 
 
 def measure(repeat: int, style_repeat: int) -> dict:
-    """In this process: every row for img2col and torch, in seconds."""
+    """In this process: every row for each engine and torch, in seconds; per-layer times."""
     from vggcli.measure.torch_reference import TorchVGG, load_torch
 
     keep_freed_memory()  # as the vgg command does
     torch = load_torch()
     weights = random_weights(seed=0)
-    network = Network(weights, BACKENDS["img2col"]())
+    networks = [Network(weights, BACKENDS[name]()) for name in ENGINES]
     reference = TorchVGG(weights)
-    rows: dict[str, tuple[float, float]] = {}
+    rows: dict[str, list[float]] = {}
 
     x = random_input((1, 3, 224, 224))
-    rows["vgg19 forward 224"] = _best(
-        [lambda: network.forward(x, ["softmax"])],
-        [lambda: reference.forward(x, ["softmax"])],
-        repeat,
-    )
-    rows.update(_conv_layers(network, x, repeat, torch))
+    sides = [[lambda n=n: n.forward(x, ["softmax"])] for n in networks]
+    sides.append([lambda: reference.forward(x, ["softmax"])])
+    rows["vgg19 forward 224"] = [sum(b) for b in _best(sides, repeat)]
+    layers = _conv_layers(networks, x, repeat, torch)
+    for what in ("forward", "backward"):
+        name = f"16 conv {what}s 224" if what == "forward" else "16 conv backwards (dx) 224"
+        rows[name] = [sum(side) for side in layers[what]]
     for size in ((192, 320), (512, 512)):
-        rows[f"style step {size[0]}x{size[1]}"] = _style_step(network, size, style_repeat, torch)
+        rows[f"style step {size[0]}x{size[1]}"] = _style_step(networks, size, style_repeat, torch)
     return {
         "rows": rows,
+        "layers": layers,
+        "layer_names": [la.name for la in networks[0].layers if la.kind == "conv"],
         "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE"),
         "onednn_isa": os.environ.get("ONEDNN_MAX_CPU_ISA"),
         "torch_threads": torch.get_num_threads(),
     }
 
 
-def _conv_layers(network, x, repeat: int, torch) -> dict[str, tuple[float, float]]:
-    """Each conv layer timed alone on the input the network gives it (img2col's layout, torch's
-    contiguous NCHW), forward and input-gradient backward; the 16 best times summed."""
-    convs = [layer for layer in network.layers if layer.kind == "conv"]
-    result = network.forward(x, [layer.name for layer in convs], record=True)
+def _conv_layers(networks, x, repeat: int, torch) -> dict[str, list[list[float]]]:
+    """Each conv layer timed alone on the input the network gives it (channels-last for the
+    numpy engines, contiguous NCHW for torch), forward and input-gradient backward: the best
+    time of every layer, per engine (torch last)."""
+    first = networks[0]
+    convs = [layer for layer in first.layers if layer.kind == "conv"]
+    result = first.forward(x, [layer.name for layer in convs], record=True)
     caches = {layer.name: cache for layer, cache in result.trace if layer.kind == "conv"}
-    backend, F = network.backend, torch.nn.functional
+    F = torch.nn.functional
     rng = np.random.default_rng(0)
-    calls: dict[str, tuple[list, list]] = {"forward": ([], []), "backward": ([], [])}
+    forward: list[list] = [[] for _ in range(len(networks) + 1)]
+    backward: list[list] = [[] for _ in range(len(networks) + 1)]
     for layer in convs:
         cache = caches[layer.name]
-        w, b = network.weights.params[layer.name]
+        w, b = first.weights.params[layer.name]
         s, p = layer.stride, layer.pad
-        y, _ = backend.conv2d_forward(cache.x, w, b, s, p)
-        dy = np.empty_like(y)  # in the layout img2col's own gradients have
+        y, _ = first.backend.conv2d_forward(cache.x, w, b, s, p)
+        dy = np.empty_like(y)  # in the layout the engines' own gradients have
         dy[...] = rng.standard_normal(y.shape, dtype=np.float32)
+        for k, network in enumerate(networks):
+            engine = network.backend
+            _, own = engine.conv2d_forward(cache.x, w, b, s, p)
+            forward[k].append(
+                lambda e=engine, x=cache.x, w=w, b=b, s=s, p=p: e.conv2d_forward(x, w, b, s, p)
+            )
+            backward[k].append(
+                lambda e=engine, dy=dy, c=own: e.conv2d_backward(dy, c, param_grads=False)
+            )
         xt = torch.from_numpy(np.ascontiguousarray(cache.x))
         wt = torch.from_numpy(np.ascontiguousarray(w.transpose(3, 0, 1, 2)))
-        bt, dyt = torch.from_numpy(np.asarray(b)), torch.from_numpy(np.ascontiguousarray(dy))
-        ours, theirs = calls["forward"]
-        ours.append(lambda x=cache.x, w=w, b=b, s=s, p=p: backend.conv2d_forward(x, w, b, s, p))
-        theirs.append(lambda xt=xt, wt=wt, bt=bt, s=s, p=p: F.conv2d(xt, wt, bt, s, p))
-        ours, theirs = calls["backward"]
-        ours.append(lambda dy=dy, c=cache: backend.conv2d_backward(dy, c, param_grads=False))
-        theirs.append(
+        bt, dyt = torch.from_numpy(np.array(b)), torch.from_numpy(np.ascontiguousarray(dy))
+        forward[-1].append(lambda xt=xt, wt=wt, bt=bt, s=s, p=p: F.conv2d(xt, wt, bt, s, p))
+        backward[-1].append(
             lambda xt=xt, wt=wt, dyt=dyt, s=s, p=p: torch.nn.grad.conv2d_input(
                 xt.shape, wt, dyt, s, p
             )
         )
     with torch.no_grad():
         return {
-            "16 conv forwards 224": _best(*calls["forward"], LAYER_ROUNDS, repeat),
-            "16 conv backwards (dx) 224": _best(*calls["backward"], LAYER_ROUNDS, repeat),
+            "forward": _best(forward, LAYER_ROUNDS, repeat),
+            "backward": _best(backward, LAYER_ROUNDS, repeat),
         }
 
 
-def _style_step(network, size, repeat: int, torch) -> tuple[float, float]:
+def _style_step(networks, size, repeat: int, torch) -> list[float]:
     """One step of the manual's style transfer: losses at relu4_2 / relu1_1…relu5_1, dL/dx,
     one Adam update; torch: the same losses with autograd and torch.optim.Adam."""
     from vggcli.measure.torch_reference import TorchStyleLoss
 
     shape = (1, 3, *size)
     content, style, x0 = (random_input(shape, seed) for seed in (1, 2, 3))
-    objective = Objective(network, content, [(style, 1.0)], StyleOptions())
-    adam = Adam()
-    state = {"x": x0, "adam": adam.init(x0)}
+    sides = []
+    for network in networks:
+        objective = Objective(network, content, [(style, 1.0)], StyleOptions())
+        adam = Adam()
+        state = {"x": x0, "adam": adam.init(x0)}
 
-    def ours():
-        _, grad = objective.evaluate(state["x"])
-        state["x"], state["adam"] = adam.step(state["x"], grad, state["adam"])
+        def ours(objective=objective, adam=adam, state=state):
+            _, grad = objective.evaluate(state["x"])
+            state["x"], state["adam"] = adam.step(state["x"], grad, state["adam"])
 
-    loss = TorchStyleLoss(network.weights, objective)
+        sides.append([ours])
+    loss = TorchStyleLoss(networks[0].weights, objective)
     xt = torch.from_numpy(x0.copy()).requires_grad_(True)
-    optimizer = torch.optim.Adam([xt], lr=adam.lr)
+    optimizer = torch.optim.Adam([xt], lr=1.0)
 
     def theirs():
         optimizer.zero_grad()
         loss(xt).backward()
         optimizer.step()
 
-    return _best([ours], [theirs], repeat)
+    sides.append([theirs])
+    return [side[0] for side in _best(sides, repeat)]
 
 
 def cli_memory() -> dict[str, dict]:
@@ -196,19 +213,22 @@ def cli_memory() -> dict[str, dict]:
         folder = Path(tmp) / "weights"
         save_cache(random_weights(seed=0), folder)  # the layout `vgg fetch-weights` installs
         image = str(EXAMPLES / "chelsea.png")
-        command = [*vgg, "classify", image, "--weights", str(folder), "--json"]
-        _rss_of(command)  # once, so the weight files are in the page cache for the timed run
-        rss, wall, out = _rss_of(command)
-        forward = json.loads(out)["results"][0]["forward_seconds"]
-        figures["classify 224"] = {"peak_rss_mb": rss, "startup_s": wall - forward}
-        for size in ("192x320", "512x512"):
-            command = [
-                *vgg, "stylize", str(EXAMPLES / "china.jpg"), str(EXAMPLES / "starry_night.jpg"),
-                "--size", size, "-n", "2", "--weights", str(folder),
-                "-o", str(Path(tmp) / f"out-{size}.png"),
-            ]  # fmt: skip
-            rss, wall, _ = _rss_of(command)
-            figures[f"stylize {size}"] = {"peak_rss_mb": rss, "wall_s": wall}
+        for engine in ENGINES:
+            command = [*vgg, "classify", image, "--weights", str(folder), "--json", "-b", engine]
+            _rss_of(command)  # once, so the weight files are in the page cache for the timed run
+            rss, wall, out = _rss_of(command)
+            forward = json.loads(out)["results"][0]["forward_seconds"]
+            figures[f"classify 224 {engine}"] = {"peak_rss_mb": rss, "startup_s": wall - forward}
+        for engine in ENGINES:
+            for size in ("192x320", "512x512"):
+                command = [
+                    *vgg, "stylize", str(EXAMPLES / "china.jpg"),
+                    str(EXAMPLES / "starry_night.jpg"), "--size", size, "-n", "2",
+                    "--weights", str(folder), "-b", engine,
+                    "-o", str(Path(tmp) / f"out-{size}.png"),
+                ]  # fmt: skip
+                rss, wall, _ = _rss_of(command)
+                figures[f"stylize {size} {engine}"] = {"peak_rss_mb": rss, "wall_s": wall}
     return figures
 
 
@@ -248,14 +268,19 @@ def print_table(name: str, figures: dict) -> None:
         f"\n{name}: {description} (OPENBLAS_CORETYPE={figures['openblas_coretype']}, "
         f"ONEDNN_MAX_CPU_ISA={figures['onednn_isa']}, torch threads {figures['torch_threads']})"
     )
-    print(f"  {'figure':30} {'img2col':>10} {'torch':>10} {'ratio':>7} {'target':>7}")
-    for row, (ours, theirs) in figures["rows"].items():
-        ratio = ours / theirs
+    heads = "".join(f"{e:>10}" for e in (*ENGINES, "torch"))
+    print(f"  {'figure':28}{heads} {'win/torch':>9} {'target':>7}")
+    for row, times in figures["rows"].items():
+        ratio = times[-2] / times[-1]
         mark = "met" if ratio <= TARGETS[row] else "not met"
-        print(
-            f"  {row:30} {ours * 1e3:8.1f}ms {theirs * 1e3:8.1f}ms {ratio:6.2f}x "
-            f"{'≤' + format(TARGETS[row], '.1f'):>7} {mark}"
-        )
+        cells = "".join(f"{t * 1e3:8.1f}ms" for t in times)
+        print(f"  {row:28}{cells} {ratio:8.2f}x {'≤' + format(TARGETS[row], '.2f'):>7} {mark}")
+    print(f"\n  per layer at 224, ms (forward | input gradient): {' / '.join((*ENGINES, 'torch'))}")
+    fwd, bwd = figures["layers"]["forward"], figures["layers"]["backward"]
+    for k, layer in enumerate(figures["layer_names"]):
+        f = " / ".join(f"{side[k] * 1e3:5.1f}" for side in fwd)
+        b = " / ".join(f"{side[k] * 1e3:5.1f}" for side in bwd)
+        print(f"  {layer:8} {f:>24} | {b:>24}")
 
 
 def main() -> None:
@@ -294,7 +319,7 @@ def main() -> None:
                 else f", {figures['wall_s']:.1f} s for 2 steps"
             )
             goal = f" (target ≤ {target} MB)" if target else ""
-            print(f"  {row:16} peak RSS {rss:7.0f} MB{goal}{extra}")
+            print(f"  {row:25} peak RSS {rss:7.0f} MB{goal}{extra}")
 
 
 if __name__ == "__main__":

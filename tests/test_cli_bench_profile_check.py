@@ -164,7 +164,7 @@ def test_profile_json_schema_and_totals():
     doc = run_json(
         "profile", EXAMPLES / "chelsea.png", "--size", "48x64", "--repeat", "1", "--backward"
     )
-    assert doc["backend"] == "img2col" and doc["input_shape"] == [1, 3, 48, 64]
+    assert doc["backend"] == "winograd" and doc["input_shape"] == [1, 3, 48, 64]
     layers = doc["layers"]
     assert [la["name"] for la in layers][:3] == ["conv1_1", "relu1_1", "conv1_2"]
     assert layers[-1]["name"] == "pool5" and layers[-1]["output_shape"] == [1, 512, 1, 2]

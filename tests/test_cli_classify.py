@@ -45,7 +45,7 @@ def test_classify_prints_a_top5_table(tiny_mat):
     result = run("classify", CAT, "--weights", tiny_mat)
     assert result.exit_code == 0, result.output
     assert "chelsea.png" in result.stdout and "probability" in result.stdout
-    assert "backend img2col" in result.stderr and "MatConvNet VGG19" in result.stderr
+    assert "backend winograd" in result.stderr and "MatConvNet VGG19" in result.stderr
     ranks = [
         line.split("│")[1].strip()
         for line in result.stdout.splitlines()
@@ -60,7 +60,7 @@ def test_json_output_follows_the_contract(tiny_mat):
     )
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
-    assert doc["backend"] == "img2col"
+    assert doc["backend"] == "winograd"  # the default
     assert doc["weights"]["source"] == "matconvnet" and Path(doc["weights"]["path"]).is_dir()
     assert [r["image"] for r in doc["results"]] == [CAT, str(EXAMPLES / "coffee.png")]
     top = doc["results"][0]["top"]

@@ -287,10 +287,12 @@ def bench_table(report) -> Table:
         title_justify="left",
         title_style="bold",
     )
+    counted = any(r.mults_forward is not None for r in report.results)
     for name, justify in (
         ("", "left"),
         ("forward ms", "right"),
         ("backward ms", "right"),
+        *((("mults", "right"),) if counted else ()),
         ("GFLOP/s", "right"),
         ("speed-up", "right"),
         ("max rel. error", "left"),
@@ -302,16 +304,21 @@ def bench_table(report) -> Table:
             speedup += f" / {_ratio(r.speedup_backward)}"
         worst = max(r.max_rel_error.items(), key=lambda kv: kv[1], default=None)
         error = f"{worst[1]:.1e} ({worst[0]})" if worst else "—"
+        mults = [] if not counted else ["—" if r.mults_forward is None else _si(r.mults_forward)]
         table.add_row(
             r.backend + (" *" if r.note else ""),
             _ms(r.forward),
             _ms(r.backward),
+            *mults,
             f"{r.gflops_forward:.2f}",
             speedup,
             error,
         )
     notes = [f"* {r.backend}: {r.note}" for r in report.results if r.note]
     caption = "times: median over the runs, min–max below; speed-up: forward / backward"
+    if counted:
+        caption += "\nmults: multiplications of the forward pass as performed; GFLOP/s counts "
+        caption += "the formula's operations"
     table.caption = "\n".join([caption, *notes])
     table.caption_justify = "left"
     return table
@@ -353,7 +360,7 @@ def profile_table(profile, top: int = 3) -> Table:
             la.name,
             "x".join(map(str, la.output_shape[1:])),
             _si(la.params),
-            _si(la.mults),
+            _si(la.mults_performed) + ("*" if la.mults_performed != la.mults else ""),
             _si(la.adds),
             Text(f"{la.forward_ms:.2f}", style="bold red" if la.name in slow_f else ""),
             f"{100 * la.forward_ms / total_f:.1f}",
@@ -370,13 +377,17 @@ def profile_table(profile, top: int = 3) -> Table:
         "total",
         "",
         _si(sum(la.params for la in profile.layers)),
-        _si(sum(la.mults for la in profile.layers)),
+        _si(sum(la.mults_performed for la in profile.layers)),
         _si(sum(la.adds for la in profile.layers)),
         f"{total_f:.1f}",
         "100",
     ]
     totals += [f"{total_b:.1f}", "100"] if backward else [""]
     table.add_row(*totals, style="bold")
+    if any(la.mults_performed != la.mults for la in profile.layers):
+        table.caption = "* multiplications as the backend performs them (Winograd F(4x4,3x3)); "
+        table.caption += f"the formulas': {_si(sum(la.mults for la in profile.layers))}"
+        table.caption_justify = "left"
     return table
 
 

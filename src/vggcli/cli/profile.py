@@ -55,7 +55,7 @@ def profile_command(
       vgg profile examples/chelsea.png --backend img2col --backward
       vgg profile --size 192x320 --backward --json
     """
-    bar = ui.step_bar(repeat + 1, 0, f"profile [{backend}]")
+    bar = ui.step_bar(repeat + 2, 0, f"profile [{backend}]")
     result = run_profile(
         backend,
         weights_spec,

@@ -35,6 +35,8 @@ GRADIENT_TOL = 1e-5
 # (N, Cin, H, W, Cout, K, stride, pad) and (N, C, H, W, K, stride): odd sizes, strides, padding
 CONV_CASES = (
     (1, 3, 7, 9, 4, 3, 1, 1),
+    (2, 16, 9, 7, 16, 3, 1, 1),  # wide enough for winograd's own path
+    (1, 32, 6, 5, 24, 3, 1, 0),
     (2, 5, 8, 6, 3, 3, 2, 1),
     (1, 6, 5, 7, 2, 1, 1, 0),
     (2, 4, 9, 11, 6, 5, 1, 2),
@@ -97,18 +99,26 @@ def gradient_checks(backend: Backend) -> list[Check]:
     rng = np.random.default_rng(1)
     return (
         conv_gradient_checks(backend, 3, 2, 1, rng)
+        + conv_gradient_checks(backend, 3, 1, 1, rng, channels=(16, 16))
         + pool_gradient_checks(backend, 3, 2, rng)
         + shared_gradient_checks(rng)
     )
 
 
 def conv_gradient_checks(
-    backend: Backend, kernel: int, stride: int, pad: int, rng: np.random.Generator
+    backend: Backend,
+    kernel: int,
+    stride: int,
+    pad: int,
+    rng: np.random.Generator,
+    channels: tuple[int, int] = (3, 2),
 ) -> list[Check]:
-    """dx, dW, db of one float64 convolution x [2, 3, 5, 6] → 2 channels, for L = Σ y ⊙ g."""
-    x = rng.standard_normal((2, 3, 5, 6))
-    w = rng.standard_normal((3, kernel, kernel, 2))
-    b = rng.standard_normal(2)
+    """dx, dW, db of one float64 convolution x [2, Cin, 5, 6] → Cout channels, for
+    L = Σ y ⊙ g."""
+    cin, cout = channels
+    x = rng.standard_normal((2, cin, 5, 6))
+    w = rng.standard_normal((cin, kernel, kernel, cout))
+    b = rng.standard_normal(cout)
     y, cache = backend.conv2d_forward(x, w, b, stride, pad)
     g = rng.standard_normal(y.shape)
     dx, dw, db = backend.conv2d_backward(g, cache)
@@ -116,7 +126,7 @@ def conv_gradient_checks(
     def conv_loss():
         return float(np.sum(backend.conv2d_forward(x, w, b, stride, pad)[0] * g))
 
-    where = f"conv {kernel}x{kernel}/{stride}/pad {pad}"
+    where = f"conv {cin}→{cout} {kernel}x{kernel}/{stride}/pad {pad}"
     return [
         _grad_check(f"{where} {what}", conv_loss, analytic, wrt)
         for what, analytic, wrt in (("dx", dx, x), ("dw", dw, w), ("db", db, b))

@@ -39,9 +39,11 @@ class ConvCase:
     def sliced(self, k: int) -> ConvCase:
         if k == self.channels:
             return self
+        w = np.ascontiguousarray(self.w[..., :k])
+        w.flags.writeable = False
         return replace(
             self,
-            w=np.ascontiguousarray(self.w[..., :k]),
+            w=w,
             b=self.b[:k],
             dy=np.ascontiguousarray(self.dy[:, :k]),
         )
@@ -108,6 +110,7 @@ def conv_case(
     w = rng.standard_normal((shape[1], kernel, kernel, cout), dtype=np.float32)
     w *= np.float32(math.sqrt(2 / (shape[1] * kernel * kernel)))
     b = rng.standard_normal(cout, dtype=np.float32)
+    w.flags.writeable = False  # as every network's weights: backends may keep what they derive
     return ConvCase(x, w, b, rng.standard_normal(out, dtype=np.float32), stride, pad)
 
 

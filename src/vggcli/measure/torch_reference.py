@@ -43,7 +43,7 @@ class TorchOps(Backend):
         self.torch = load_torch()
 
     def _tensor(self, a, grad=False):
-        t = self.torch.from_numpy(np.ascontiguousarray(a))
+        t = self.torch.from_numpy(np.array(a))  # a copy: torch wants writable arrays
         return t.requires_grad_(grad)
 
     def conv2d_forward(self, x, w, b, stride=1, pad=0, tick=None):

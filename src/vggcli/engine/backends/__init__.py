@@ -18,6 +18,6 @@ BACKENDS: dict[str, type[Backend]] = {
     Img2colBackend.name: Img2colBackend,
     WinogradBackend.name: WinogradBackend,
 }
-DEFAULT_BACKEND = Img2colBackend.name
+DEFAULT_BACKEND = WinogradBackend.name
 
 __all__ = ["BACKENDS", "DEFAULT_BACKEND", "Backend"]
