@@ -147,8 +147,9 @@ def torch_params(torch, raw, dtype=None, requires_grad=False):
     }
 
 
-def torch_outputs(torch, params, h):
-    """MatConvNet's VGG19 in PyTorch on the NCHW tensor ``h``: {layer name: tensor}.
+def torch_outputs(torch, params, h, pooling="max"):
+    """MatConvNet's VGG19 in PyTorch on the NCHW tensor ``h``: {layer name: tensor}
+    (``pooling="avg"``: average pooling instead of max).
 
     ``params`` come from :func:`torch_params` (stored layouts). Conv weights [H, W, Cin, Cout]
     become torch's [Cout, Cin, H, W]; fc6-fc8 run as convolutions over pool5, as in MatConvNet.
@@ -163,7 +164,7 @@ def torch_outputs(torch, params, h):
         h = F.relu(h)
         outputs[f"relu{stage}_{index}"] = h
         if int(index) == STAGE_CONVS[int(stage) - 1]:
-            h = F.max_pool2d(h, 2, 2)
+            h = F.max_pool2d(h, 2, 2) if pooling == "max" else F.avg_pool2d(h, 2, 2)
             outputs[f"pool{stage}"] = h
     if "fc8" in params and tuple(h.shape[-2:]) == (7, 7):
         for i, name in enumerate(("fc6", "fc7", "fc8")):

@@ -43,14 +43,23 @@ def pixels(path: Path) -> np.ndarray:
 
 def test_a_run_writes_image_history_chart_state_and_checkpoints(tiny_mat, tmp_path):
     result = stylize(
-        tmp_path, "-n", "6", "--checkpoint-every", "2", "--tv-weight", "0.1", weights=tiny_mat
+        tmp_path,
+        "--manual",
+        "-n",
+        "6",
+        "--checkpoint-every",
+        "2",
+        "--tv-weight",
+        "0.1",
+        weights=tiny_mat,
     )
     assert result.exit_code == 0, result.output
     assert pixels(tmp_path / "out.png").shape == (40, 48, 3)
     with open(tmp_path / "out.csv") as f:
-        assert f.readline().strip() == "step,content,style,tv,total"
+        assert f.readline().strip() == "step,content,style,tv,total,size"
     rows = history(tmp_path / "out.csv")
     assert [int(r["step"]) for r in rows] == list(range(7))
+    assert {r["size"] for r in rows} == {"40x48"}
     for r in rows:  # total = α·content + β·style + tv_weight·tv with α=1, β=500
         expected = float(r["content"]) + 500 * float(r["style"]) + 0.1 * float(r["tv"])
         assert float(r["total"]) == pytest.approx(expected, rel=1e-9)
@@ -79,6 +88,7 @@ def test_same_seed_same_image_other_seed_other_image(tiny_mat, tmp_path):
     for name, seed in (("a.png", 1), ("b.png", 1), ("c.png", 2)):
         result = stylize(
             tmp_path,
+            "--manual",
             "-n",
             "3",
             "--seed",
@@ -95,7 +105,7 @@ def test_same_seed_same_image_other_seed_other_image(tiny_mat, tmp_path):
 
 
 def test_ctrl_c_saves_and_resume_finishes_like_a_straight_run(tiny_mat, tmp_path, monkeypatch):
-    straight = stylize(tmp_path, "-n", "6", name="straight.png", weights=tiny_mat)
+    straight = stylize(tmp_path, "--manual", "-n", "6", name="straight.png", weights=tiny_mat)
     assert straight.exit_code == 0
 
     calls = itertools.count()
@@ -107,13 +117,15 @@ def test_ctrl_c_saves_and_resume_finishes_like_a_straight_run(tiny_mat, tmp_path
         return real_evaluate(self, x, gradient)
 
     monkeypatch.setattr(Objective, "evaluate", interrupted_evaluate)
-    first = stylize(tmp_path, "-n", "6", weights=tiny_mat)
+    first = stylize(tmp_path, "--manual", "-n", "6", weights=tiny_mat)
     assert first.exit_code == 130
     assert "interrupted at step 4" in first.output and "--resume" in first.output
     assert [int(r["step"]) for r in history(tmp_path / "out.csv")] == [0, 1, 2, 3]
     monkeypatch.setattr(Objective, "evaluate", real_evaluate)
 
-    resumed = stylize(tmp_path, "-n", "6", "--resume", tmp_path / "out.state.npz", weights=tiny_mat)
+    resumed = stylize(
+        tmp_path, "--manual", "-n", "6", "--resume", tmp_path / "out.state.npz", weights=tiny_mat
+    )
     assert resumed.exit_code == 0, resumed.output
     assert "4 → 6" in resumed.stdout
     assert np.array_equal(pixels(tmp_path / "out.png"), pixels(tmp_path / "straight.png"))

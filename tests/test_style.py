@@ -242,7 +242,7 @@ def test_a_state_file_of_format_1_still_resumes_bit_for_bit(tiny_mat, tmp_path):
         fingerprint=np.array(json.dumps(fingerprint)),
         image=first.image,
         step=np.array(first.step),
-        history=np.array(first.history),
+        history=np.array([row[:5] for row in first.history]),  # no sizes in format 1
         adam_m=first.optimizer_state["m"],
         adam_v=first.optimizer_state["v"],
         adam_t=first.optimizer_state["t"],
@@ -276,7 +276,7 @@ def test_a_new_optimiser_is_one_class_and_one_registry_line(tiny_mat, monkeypatc
 
 
 def test_state_files_from_another_run_are_refused(tiny_mat, tmp_path):
-    state = RunState(np.zeros((1, 3, 4, 4), np.float32), 2, ((0.0, 1.0, 2.0, 0.0, 3.0),))
+    state = RunState(np.zeros((1, 3, 4, 4), np.float32), 2, ((0, 1.0, 2.0, 0, 3.0, 4, 4),))
     path = save_state(tmp_path / "s.npz", state, {"lr": 1.0}, "adam")
     with pytest.raises(
         UsageError, match=r"belongs to another run \(lr: 1\.0 in the state, 0\.5 now"

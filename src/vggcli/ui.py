@@ -7,6 +7,7 @@ and progress to stderr, so that ``--json`` output (stdout) is never mixed with t
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterable
 
 from rich import box
@@ -203,10 +204,80 @@ def loss_curve(steps: list[float], totals: list[float], width: int = 60, height:
     return Text("\n".join(lines), style="cyan")
 
 
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.1f} min"
+
+
+def stylize_plan(stages, optimizer: str, start_step: int, seconds: float) -> str:
+    """The line said before the first step: sizes, stages, steps and the estimated time."""
+    parts = " → ".join(f"{st.label} ({st.steps})" for st in stages)
+    what = "1 stage" if len(stages) == 1 else f"{len(stages)} stages"
+    total = sum(st.steps for st in stages)
+    start = f"from step {start_step} of {total}" if start_step else f"{total} steps"
+    return f"{what}: {parts} · {optimizer} · {start} · about {_duration(seconds)}"
+
+
+class StylizeProgress:
+    """Progress of a style transfer, called as ``on_step(step, losses, stage)``: a tqdm bar
+    on a terminal (fits 80 columns), else one line every :attr:`every` seconds (a log file,
+    nohup, ``make demo``); nothing with ``quiet``."""
+
+    every = 5.0
+
+    def __init__(self, prepared, start_step: int, quiet: bool = False) -> None:
+        self.prepared = prepared
+        self.total = prepared.total_steps
+        self.quiet = quiet
+        self.started = time.perf_counter()
+        self.last_line = self.started
+        self.start_step = start_step
+        self.bar = None
+        if not quiet and err.is_terminal:
+            self.bar = tqdm(
+                total=self.total, initial=start_step, desc="stylize", unit="step", ncols=80
+            )
+
+    def __call__(self, step: int, losses, stage: int) -> None:
+        if self.quiet:
+            return
+        stages = self.prepared.stages
+        where = f"{stage + 1}/{len(stages)} {stages[stage].label}"
+        if self.bar is not None:
+            self.bar.n = step
+            self.bar.set_postfix_str(f"{where} loss {losses.total:.3g}", refresh=True)
+            return
+        now = time.perf_counter()
+        if now - self.last_line < self.every and step < self.total:
+            return
+        self.last_line = now
+        elapsed = now - self.started
+        done = step - self.start_step
+        left = elapsed / done * (self.total - step) if done else float("nan")
+        err.print(
+            f"step {step}/{self.total} · stage {where} · total {losses.total:.4g} · content "
+            f"{losses.content:.4g} · style {losses.style:.4g} · {_duration(elapsed)} elapsed"
+            + (f" · {_duration(left)} left" if done else ""),
+            soft_wrap=True,
+        )
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
 def stylize_summary(
-    history, start_step: int, seconds: float, optimizer: str, files, stop_reason: str | None
+    history,
+    start_step: int,
+    seconds: float,
+    optimizer: str,
+    files,
+    stop_reason: str | None,
+    saved=None,
 ) -> Table:
-    """The end-of-run report of ``vgg stylize``: steps, time, losses, files written."""
+    """The end-of-run report of ``vgg stylize``: steps, time, losses (also of the saved
+    picture), files written."""
     table = Table(
         title="style transfer", title_justify="left", title_style="bold", show_header=False
     )
@@ -215,6 +286,9 @@ def stylize_summary(
     end = int(history[-1][0]) if history else start_step
     done = end - start_step
     table.add_row("steps", f"{start_step} → {end} ({optimizer})")
+    sizes = list(dict.fromkeys(f"{int(r[5])}x{int(r[6])}" for r in history))
+    if len(sizes) > 1:
+        table.add_row("stages", " → ".join(sizes))
     per_step = f" ({seconds / done:.3f} s per step)" if done else ""
     table.add_row("time", f"{seconds:.1f} s{per_step}")
     if history:
@@ -222,6 +296,11 @@ def stylize_summary(
         factor = first[4] / last[4] if last[4] > 0 else float("inf")
         table.add_row("total loss", f"{first[4]:.4g} → {last[4]:.4g} (÷{factor:.3g})")
         table.add_row("content · style · tv", f"{last[1]:.4g} · {last[2]:.4g} · {last[3]:.4g}")
+    if saved is not None:
+        table.add_row(
+            "saved picture",
+            f"total {saved.total:.4g} · content {saved.content:.4g} · style {saved.style:.4g}",
+        )
     if stop_reason:
         table.add_row("L-BFGS", stop_reason)
     table.add_row("image", str(files.output))

@@ -1,4 +1,4 @@
-"""``vgg stylize``: neural style transfer, resumable."""
+"""``vgg stylize``: neural style transfer, coarse to fine, resumable."""
 
 from __future__ import annotations
 
@@ -12,7 +12,16 @@ import click
 
 from vggcli import ui
 from vggcli.cli.options import backend_option, weights_option
-from vggcli.style.job import StylizeJob, open_run, parse_floats, parse_size, parse_style_layers
+from vggcli.style.job import (
+    MANUAL,
+    PRESET,
+    StylizeJob,
+    open_run,
+    parse_floats,
+    parse_size,
+    parse_steps,
+    parse_style_layers,
+)
 from vggcli.style.objective import StyleOptions
 from vggcli.style.optim import OPTIMIZERS
 from vggcli.style.runfiles import RunFiles
@@ -31,12 +40,24 @@ from vggcli.style.runfiles import RunFiles
     ".csv loss history, .loss.png chart, .state.npz to resume.",
 )
 @click.option(
+    "--manual",
+    is_flag=True,
+    help="The lab manual's run: Adam (lr 1) from noisy content, 1000 steps, long side 320, "
+    "one stage, no pixel bounds, img2col; other options still apply on top.",
+)
+@click.option(
     "-n",
     "--steps",
-    default=1000,
-    show_default=True,
-    type=click.IntRange(0),
-    help="Total optimisation steps of the run (a resumed run continues up to it).",
+    "steps_text",
+    metavar="N|N1,N2,…",
+    help="Steps per stage (one number: every stage); a resumed run continues up to them. "
+    "Default: 150 per coarse stage and 40 at the last with lbfgs (1000 with --manual).",
+)
+@click.option(
+    "--stages",
+    type=click.IntRange(1),
+    help="Coarse-to-fine stages, each twice the size of the one before (default: 2 from a "
+    "long side of 512, 3 from 1024; 1 with --manual).",
 )
 @click.option(
     "--size",
@@ -46,10 +67,8 @@ from vggcli.style.runfiles import RunFiles
 )
 @click.option(
     "--max-side",
-    default=320,
-    show_default=True,
     type=click.IntRange(1),
-    help="Long side of the output when --size is not given.",
+    help="Long side of the output when --size is not given [default: 512; 320 with --manual].",
 )
 @click.option(
     "--style-scale",
@@ -75,27 +94,39 @@ from vggcli.style.runfiles import RunFiles
 @click.option("--beta", default=500.0, show_default=True, help="Style weight β.")
 @click.option(
     "--tv-weight",
-    default=0.0,
+    type=float,
+    help=f"Total-variation weight: smoothness against colour grain, about 1 to 100 "
+    f"[default: {PRESET['tv_weight']:g}; 0 with --manual].",
+)
+@click.option(
+    "--pooling",
+    type=click.Choice(["max", "avg"]),
+    default="max",
     show_default=True,
-    help="Total-variation weight (smoothness); 0 reproduces the manual.",
+    help="VGG19's pooling layers: max (the network as trained) or avg (Gatys et al.'s choice "
+    "for synthesis: smoother gradients).",
 )
 @click.option(
     "--optimizer",
     type=click.Choice(list(OPTIMIZERS)),
-    default="adam",
-    show_default=True,
-    help="; ".join(f"{name}: {cls.description}" for name, cls in OPTIMIZERS.items()) + ".",
+    help="; ".join(f"{name}: {cls.description}" for name, cls in OPTIMIZERS.items())
+    + f" [default: {PRESET['optimizer']}; adam with --manual].",
 )
 @click.option("--lr", default=1.0, show_default=True, help="Adam's learning rate η.")
 @click.option(
     "--init",
-    default="noise",
-    show_default=True,
     metavar="noise|content|random|FILE",
-    help="Start from noisy content (the manual), the content, noise, or an image.",
+    help="Start from noisy content (the manual), the content, noise, or an image "
+    f"[default: {PRESET['init']}; noise with --manual].",
 )
 @click.option("--noise", default=0.5, show_default=True, help="Noise ratio of --init noise.")
 @click.option("--seed", default=0, show_default=True, help="Seed of the initial noise.")
+@click.option(
+    "--clip/--no-clip",
+    default=None,
+    help="Keep the pixels in 0–255 while optimising, so the saved picture is the one "
+    "optimised [default: clip; --no-clip with --manual].",
+)
 @click.option(
     "--checkpoint-every",
     default=20,
@@ -121,56 +152,47 @@ from vggcli.style.runfiles import RunFiles
     help="Continue the run saved in STATE (written at the end, at checkpoints and on "
     "Ctrl-C); give the same images and options.",
 )
+@click.option("-q", "--quiet", is_flag=True, help="No progress, no notes: only the summary.")
 @backend_option
 @weights_option
-def stylize(
-    content,
-    styles,
-    output,
-    steps,
-    size_text,
-    max_side,
-    style_scale,
-    style_blend,
-    content_layers,
-    style_layers,
-    alpha,
-    beta,
-    tv_weight,
-    optimizer,
-    lr,
-    init,
-    noise,
-    seed,
-    checkpoint_every,
-    checkpoint_dir,
-    preserve_colors,
-    resume,
-    backend,
-    weights_spec,
-):
+@click.pass_context
+def stylize(ctx, content, styles, output, manual, steps_text, stages, size_text, max_side,
+            style_scale, style_blend, content_layers, style_layers, alpha, beta, tv_weight,
+            pooling, optimizer, lr, init, noise, seed, clip, checkpoint_every, checkpoint_dir,
+            preserve_colors, resume, quiet, backend, weights_spec):  # fmt: skip
     """Paint CONTENT in the style of STYLE (Gatys et al.; lab manual §3.3).
+
+    By default: L-BFGS with the pixels kept in 0–255, coarse to fine (256 then 512 for a
+    512-pixel picture), about a minute on two cores. --manual is the lab manual's run.
 
     \b
     Examples:
-      vgg stylize examples/china.jpg examples/starry_night.jpg -n 1000 -o out.png
-      vgg stylize content.jpg style.jpg --size 192x320 --optimizer adam --lr 1 -n 2001
-      vgg stylize content.jpg style.jpg --optimizer lbfgs -n 300 --tv-weight 1e-3
-      vgg stylize content.jpg s1.jpg s2.jpg --style-blend 0.7,0.3 --style-scale 0.8
-      vgg stylize content.jpg style.jpg --resume out.state.npz -n 1000
+      vgg stylize examples/china.jpg examples/starry_night.jpg -o out.png
+      vgg stylize examples/china.jpg examples/starry_night.jpg --manual --size 192x320
+      vgg stylize examples/chelsea.png examples/turner_shipwreck.jpg --max-side 1024
+      vgg stylize examples/china.jpg examples/starry_night.jpg --pooling avg --tv-weight 20
+      vgg stylize examples/china.jpg examples/starry_night.jpg examples/turner_shipwreck.jpg
+        --style-blend 0.7,0.3
+      vgg stylize examples/china.jpg examples/starry_night.jpg --resume
+        china-starry_night.state.npz
     Ctrl-C saves the image and the state; --resume continues from there.
     """
+    preset = MANUAL if manual else PRESET
+    if manual and ctx.get_parameter_source("backend") == click.core.ParameterSource.DEFAULT:
+        backend = MANUAL["backend"]
     options = StyleOptions(
         content_layers=tuple(filter(None, (s.strip() for s in content_layers.split(",")))),
         style_layers=parse_style_layers(style_layers),
         alpha=alpha,
         beta=beta,
-        tv_weight=tv_weight,
-        optimizer=optimizer,
+        tv_weight=preset["tv_weight"] if tv_weight is None else tv_weight,
+        optimizer=optimizer or preset["optimizer"],
         lr=lr,
-        init=init,
+        init=init or preset["init"],
         noise=noise,
         seed=seed,
+        pooling=pooling,
+        clip=preset["clip"] if clip is None else clip,
     )
     blend = parse_floats(style_blend, "--style-blend") if style_blend else (1.0,) * len(styles)
     job = StylizeJob(
@@ -179,11 +201,14 @@ def stylize(
         blend,
         options,
         parse_size(size_text) if size_text else None,
-        max_side,
+        max_side or preset["max_side"],
         style_scale,
+        stages=stages or preset["stages"],
+        steps=parse_steps(steps_text) if steps_text else preset["steps"],
     )
     output = output or Path(f"{content.stem}-{styles[0].stem}.png")
     files = RunFiles(output, checkpoint_dir, checkpoint_every)
+    note = (lambda message: None) if quiet else ui.note
     run = open_run(
         job,
         files,
@@ -191,48 +216,43 @@ def stylize(
         weights_spec=weights_spec,
         resume=resume,
         preserve_colors=preserve_colors,
-        notify=ui.note,
+        notify=note,
     )
-    h, w = run.shape
-    ui.note(
-        f"{h}x{w} · {run.optimizer} · steps {run.start_step} → {steps}"
-        + (
-            f" · checkpoints every {checkpoint_every} in {files.checkpoint_dir}"
-            if checkpoint_every
-            else ""
-        )
+    prepared = run.prepared
+    note(
+        ui.stylize_plan(run.stages, options.optimizer, run.start_step, prepared.estimate(run.state))
     )
+    if checkpoint_every:
+        note(f"checkpoints every {checkpoint_every} steps in {files.checkpoint_dir}")
     if not run.weights.meaningful:
         ui.warn(
             f"{run.weights.description}: random features, the result will not look like a style"
         )
-
-    bar = ui.step_bar(steps, run.start_step, "stylize")
-
-    def on_step(step: int, losses) -> None:
-        bar.n = step
-        bar.set_postfix_str(
-            f"total {losses.total:.4g} content {losses.content:.4g} style {losses.style:.4g}"
-        )
-
+    progress = ui.StylizeProgress(prepared, run.start_step, quiet=quiet)
     started = time.perf_counter()
     try:
-        final = run.run(steps, on_step)
+        final = run.run(progress)
     except KeyboardInterrupt:
-        bar.close()
+        progress.close()
         with _interrupts_deferred():
             run.save()
         ui.err.print(
-            f"interrupted at step {run.transfer.state.step}: saved {files.output} and "
+            f"interrupted at step {run.state.step}: saved {files.output} and "
             f"{files.state}; continue with the same command plus --resume {files.state}"
         )
         sys.exit(130)
-    bar.close()
+    progress.close()
     elapsed = time.perf_counter() - started
     run.save()
     ui.out.print(
         ui.stylize_summary(
-            final.history, run.start_step, elapsed, run.optimizer, files, run.transfer.stop_reason
+            final.history,
+            run.start_step,
+            elapsed,
+            options.optimizer,
+            files,
+            run.stop_reason,
+            run.saved_losses(),
         )
     )
     ui.out.print(ui.loss_curve([r[0] for r in final.history], [r[4] for r in final.history]))

@@ -74,6 +74,7 @@ class BuildOptions:
 
     quant_params: Path | None = None  # dlp: the course's int8 parameter file
     notify: Notify | None = None  # one-line notes for the user (slow first-time set-up)
+    pooling: str = "max"  # "avg": average pooling (style transfer)
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,7 @@ def _network_choice(backend: type[Backend]) -> Choice:
     def build(weights: WeightSet, options: BuildOptions) -> Model:
         if options.quant_params is not None:
             raise UsageError(f"--quant-params is for the dlp backend, not {backend.name}")
-        return Network(weights, backend())
+        return Network(weights, backend(), options.pooling)
 
     return Choice(backend.name, backend.description, build, layer_backend=backend)
 
@@ -100,6 +101,8 @@ def _network_choice(backend: type[Backend]) -> Choice:
 def _build_dlp(weights: WeightSet, options: BuildOptions) -> Model:
     from vggcli.dlp.adapter import build_dlp_network  # numpy emulator: loaded only when chosen
 
+    if options.pooling != "max":
+        raise UsageError("the dlp backend pools by maximum only (pycnml's pooling layer)")
     return build_dlp_network(weights, options.quant_params, options.notify)
 
 
@@ -134,11 +137,12 @@ def build_model(
     need_gradients: bool = False,
     quant_params: Path | None = None,
     notify: Notify | None = None,
+    pooling: str = "max",
 ) -> Model:
     """The model ``--backend name`` runs, on ``weights``. With ``need_gradients`` an
     inference-only backend is refused with a message saying which ones can do it."""
     entry = require(name, need_gradients=need_gradients)
-    return entry.build(weights, BuildOptions(quant_params, notify))
+    return entry.build(weights, BuildOptions(quant_params, notify, pooling))
 
 
 def require(name: str, *, need_gradients: bool = False) -> Choice:

@@ -25,6 +25,7 @@ LayerProgress = Callable[[Layer, int], None]
 """Layer progress: called with a layer and the work units of it just done (see
 :attr:`LayerCost.work`)."""
 
+POOLING = ("max", "avg")
 FLOAT32_TOLERANCE = 1e-4  # relative error of a float32 layer against another float32 order of sums
 
 
@@ -69,9 +70,12 @@ class Network:
     inference_only = False
     tolerance = FLOAT32_TOLERANCE
 
-    def __init__(self, weights: WeightSet, backend: Backend) -> None:
+    def __init__(self, weights: WeightSet, backend: Backend, pooling: str = "max") -> None:
+        if pooling not in POOLING:
+            raise UsageError(f"pooling is {' or '.join(POOLING)}, not {pooling!r}")
         self.weights = weights
         self.backend = backend
+        self.pooling = pooling  # "avg": every max pooling layer averages instead
         self.layers: tuple[Layer, ...] = weights.layers
         self._index = {layer.name: i for i, layer in enumerate(self.layers)}
 
@@ -168,6 +172,8 @@ class Network:
         if kind == "conv":
             w, b = self.weights.params[layer.name]
             return self.backend.conv2d_forward(x, w, b, layer.stride, layer.pad, tick=tick)
+        if kind == "pool" and self.pooling == "avg":
+            return ops.avgpool_forward(x, layer.kernel, layer.stride), x.shape
         if kind == "pool":
             return self.backend.maxpool2d_forward(x, layer.kernel, layer.stride, tick=tick)
         if kind == "relu":
@@ -231,6 +237,8 @@ class Network:
                 grad, cache, param_grads=param_grads, tick=tick
             )
             return dx, ((dw, db) if param_grads else None)
+        if kind == "pool" and self.pooling == "avg":
+            return ops.avgpool_backward(grad, cache, layer.kernel, layer.stride), None
         if kind == "pool":
             return self.backend.maxpool2d_backward(grad, cache, tick=tick), None
         if kind == "relu":

@@ -1,4 +1,5 @@
-"""Layers every backend shares: ReLU, MatConvNet flatten, fully connected, softmax.
+"""Layers every backend shares: ReLU, MatConvNet flatten, fully connected, softmax, and the
+average pooling that style transfer may use instead of max pooling.
 
 These are one matrix product or one elementwise pass each, so there is nothing for a backend to
 do differently; convolution and pooling, where the loops-versus-GEMM question lives, are in
@@ -61,3 +62,43 @@ def softmax_forward(z: np.ndarray) -> np.ndarray:
 def softmax_backward(dy: np.ndarray, y: np.ndarray) -> np.ndarray:
     """dz = y ⊙ (dy − Σ_k dy_k·y_k), the Jacobian-vector product of softmax."""
     return y * (dy - (dy * y).sum(axis=1, keepdims=True))
+
+
+def avgpool_forward(x: np.ndarray, kernel: int, stride: int) -> np.ndarray:
+    """Y[n,c,h,w] = mean of the K x K window at (h·s, w·s) (no padding, floor): the pooling
+    Gatys et al. recommend for image synthesis. Keeps x's memory order."""
+    ho = (x.shape[2] - kernel) // stride + 1
+    wo = (x.shape[3] - kernel) // stride + 1
+    y = None
+    for kh in range(kernel):
+        for kw in range(kernel):
+            part = x[
+                :,
+                :,
+                kh : kh + stride * (ho - 1) + 1 : stride,
+                kw : kw + stride * (wo - 1) + 1 : stride,
+            ]
+            if y is None:
+                y = part.copy(order="K")
+            else:
+                y += part
+    y *= np.asarray(1 / (kernel * kernel), dtype=y.dtype)
+    return y
+
+
+def avgpool_backward(
+    dy: np.ndarray, x_shape: tuple[int, ...], kernel: int, stride: int
+) -> np.ndarray:
+    """dx: each window's dy/(K·K) added to the K x K positions it averaged."""
+    dx = np.zeros(x_shape, dtype=dy.dtype)
+    ho, wo = dy.shape[2:]
+    share = dy * np.asarray(1 / (kernel * kernel), dtype=dy.dtype)
+    for kh in range(kernel):
+        for kw in range(kernel):
+            dx[
+                :,
+                :,
+                kh : kh + stride * (ho - 1) + 1 : stride,
+                kw : kw + stride * (wo - 1) + 1 : stride,
+            ] += share
+    return dx

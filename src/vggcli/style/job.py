@@ -1,31 +1,42 @@
 """A ``vgg stylize`` job: sizes and images in, a prepared run out, run with its files.
 
-:func:`open_run` loads the images, builds the model and the objective, and makes (or reads back)
-the starting state; :class:`Stylization` runs it, writing checkpoints as it goes and every file
-at the end (:mod:`vggcli.style.runfiles`).
+:func:`open_run` loads the images, builds the model and the objective of every stage, and makes
+(or reads back) the starting state; :class:`Stylization` runs the stages one after the other
+(:mod:`vggcli.style.stages`), writing checkpoints as it goes and every file at the end
+(:mod:`vggcli.style.runfiles`), and says what it is doing through a callback, never by printing.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from vggcli.engine import models
 from vggcli.engine.network import Network
 from vggcli.errors import ImageError, UsageError
 from vggcli.images import load_image, resize, to_input
-from vggcli.style.objective import INITS, Losses, Objective, StyleOptions, initial_image
+from vggcli.style.objective import (
+    INITS,
+    Losses,
+    Objective,
+    StyleOptions,
+    initial_image,
+    pixel_bounds,
+)
 from vggcli.style.run import RunState, StyleTransfer
 from vggcli.style.runfiles import RunFiles, load_state, output_rgb, save_state, write_run
+from vggcli.style.stages import Stage, plan, upsample
 from vggcli.weights.cache import resolve_weights
 from vggcli.weights.weightset import WeightSet
 
-DEFAULT_MAX_SIDE = 320
+DEFAULT_MAX_SIDE = 512
 
 
 @dataclass(frozen=True)
@@ -39,6 +50,8 @@ class StylizeJob:
     size: tuple[int, int] | None = None  # (H, W); None: keep the content's aspect ratio
     max_side: int = DEFAULT_MAX_SIDE
     style_scale: float = 1.0
+    stages: int | None = 1  # None: by output size (stages.auto_stage_count)
+    steps: tuple[int, ...] | None = None  # per stage; None: stages.DEFAULT_STEPS
 
     def __post_init__(self) -> None:
         if len(self.blend) != len(self.styles):
@@ -51,6 +64,40 @@ class StylizeJob:
             raise UsageError(f"--style-scale must be positive, got {self.style_scale}")
         if self.max_side < 1:
             raise UsageError(f"--max-side must be positive, got {self.max_side}")
+
+
+PRESET = {  # what `vgg stylize C S` does: chosen by measurement (README, "Style transfer")
+    "optimizer": "lbfgs",
+    "max_side": 512,
+    "stages": None,  # by output size: 2 stages for 512
+    "steps": None,  # stages.DEFAULT_STEPS
+    "init": "content",
+    "tv_weight": 10.0,
+    "clip": True,
+}
+MANUAL = {  # `vgg stylize C S --manual`: the lab manual's run, as vggcli 0.1.0 ran it by default
+    "optimizer": "adam",
+    "max_side": 320,
+    "stages": 1,
+    "steps": (1000,),
+    "init": "noise",
+    "tv_weight": 0.0,
+    "clip": False,
+    "backend": "img2col",
+}
+
+
+def parse_steps(text: str) -> tuple[int, ...]:
+    """'40' → (40,); '150,40' → (150, 40): steps of each stage."""
+    try:
+        steps = tuple(int(p) for p in text.split(","))
+    except ValueError:
+        raise UsageError(
+            f"-n takes a number of steps, or one per stage: 150,40; got {text!r}"
+        ) from None
+    if any(n < 0 for n in steps):
+        raise UsageError(f"-n takes numbers ≥ 0, got {text!r}")
+    return steps
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -96,28 +143,62 @@ def file_sha256(path: Path) -> str:
 
 @dataclass
 class Prepared:
-    """A run ready to start: the objective, the content image at output size (RGB uint8), the
-    initial state and the fingerprint a state file must match."""
+    """A run ready to start: the stages with their objectives, the content at output size (RGB
+    uint8), the initial state and the fingerprint a state file must match. ``seconds_per_step``
+    estimates each stage's step from the forward passes its targets took."""
 
-    objective: Objective
+    stages: list[Stage]
+    objectives: list[Objective]
     content_rgb: np.ndarray
     initial: RunState
     fingerprint: dict
+    seconds_per_step: list[float]
+
+    @property
+    def total_steps(self) -> int:
+        return sum(stage.steps for stage in self.stages)
+
+    def stage_end(self, k: int) -> int:
+        """The global step at which stage k ends."""
+        return sum(stage.steps for stage in self.stages[: k + 1])
+
+    def estimate(self, state: RunState) -> float:
+        """Seconds the run still needs from ``state``."""
+        left = 0.0
+        for k, stage in enumerate(self.stages):
+            done = min(max(state.step - (self.stage_end(k) - stage.steps), 0), stage.steps)
+            left += (stage.steps - done) * self.seconds_per_step[k]
+        return left
+
+
+EVALS_PER_STEP = {"lbfgs": 1.1}  # L-BFGS's line search evaluates a little more than once a step
+STEP_PER_FORWARD = 2.3  # a step (forward to relu5_1, losses, backward) ≈ 2.3 such forwards
 
 
 def prepare(job: StylizeJob, network: Network, resume: Path | None = None) -> Prepared:
-    """Load the images, compute the targets, and make (or read back) the starting state."""
+    """Load the images, compute every stage's targets, make (or read back) the starting state."""
     pre = network.weights.preprocessing
-    content_img = load_image(job.content)
-    h, w = output_size(content_img.size, job.size, job.max_side)
-    content_img = resize(content_img, (h, w))
-    style_hw = (max(1, round(h * job.style_scale)), max(1, round(w * job.style_scale)))
-    styles = [
-        (to_input(resize(load_image(p), style_hw), pre), weight)
-        for p, weight in zip(job.styles, job.blend, strict=True)
-    ]
-    content = to_input(content_img, pre)
     options = job.options
+    content_img = load_image(job.content)
+    final = output_size(content_img.size, job.size, job.max_side)
+    stages = plan(final, job.stages, job.steps, options.optimizer)
+    style_images = [load_image(p) for p in job.styles]
+    objectives, per_step = [], []
+    for stage in stages:
+        h, w = stage.size
+        style_hw = (max(1, round(h * job.style_scale)), max(1, round(w * job.style_scale)))
+        styles = [
+            (to_input(resize(img, style_hw), pre), weight)
+            for img, weight in zip(style_images, job.blend, strict=True)
+        ]
+        started = time.perf_counter()
+        objectives.append(
+            Objective(network, to_input(resize(content_img, (h, w)), pre), styles, options)
+        )
+        forwards = (1 if options.content_layers else 0) + len(styles)
+        per_forward = (time.perf_counter() - started) / max(forwards, 1)
+        per_step.append(per_forward * STEP_PER_FORWARD * EVALS_PER_STEP.get(options.optimizer, 1.0))
+    first = objectives[0]
     init_image = None
     init_key = options.init
     if options.init not in INITS:
@@ -126,28 +207,34 @@ def prepare(job: StylizeJob, network: Network, resume: Path | None = None) -> Pr
             raise UsageError(
                 f"--init is {', '.join(INITS)} or an image file; {init_path} is neither"
             )
-        init_image = to_input(resize(load_image(init_path), (h, w)), pre)
+        init_image = to_input(resize(load_image(init_path), stages[0].size), pre)
         init_key = file_sha256(init_path)
-    objective = Objective(network, content, styles, options)
-    weights = network.weights
+    final_style_hw = (
+        max(1, round(final[0] * job.style_scale)),
+        max(1, round(final[1] * job.style_scale)),
+    )
     fingerprint = {
         "content": file_sha256(job.content),
         "styles": [[file_sha256(p), wt] for p, wt in zip(job.styles, job.blend, strict=True)],
-        "shape": list(content.shape),
-        "style_shape": list(style_hw),
-        "weights": weights.sha256 or weights.description,
+        "shape": [1, 3, *final],
+        "style_shape": list(final_style_hw),
+        "weights": network.weights.sha256 or network.weights.description,
         "options": json.loads(json.dumps({**asdict(options), "init": init_key})),
     }
+    if len(stages) > 1:  # a one-stage run keeps the fingerprint of vggcli 0.1.0's state files
+        fingerprint["stages"] = [stage.label for stage in stages]
+    content_rgb = np.asarray(resize(content_img, final))
     if resume is not None:
         initial = load_state(resume, fingerprint)
     else:
-        initial = RunState(initial_image(content, options, init_image), 0)
-    return Prepared(objective, np.asarray(content_img), initial, fingerprint)
+        initial = RunState(initial_image(first.content_input, options, init_image), 0)
+    return Prepared(stages, objectives, content_rgb, initial, fingerprint, per_step)
 
 
 class Stylization:
-    """A prepared run and its files: :meth:`run` optimises (checkpoints as it goes), :meth:`save`
-    writes the image, history and state as they are (also after an interruption)."""
+    """A prepared run and its files: :meth:`run` optimises stage by stage (checkpoints as it
+    goes), :meth:`save` writes the image, history and state as they are (also after an
+    interruption), :meth:`saved_losses` scores the picture that was written."""
 
     def __init__(
         self, prepared: Prepared, files: RunFiles, weights: WeightSet, preserve_colors: bool
@@ -155,45 +242,77 @@ class Stylization:
         self.prepared = prepared
         self.files = files
         self.weights = weights
-        self.content_rgb = prepared.content_rgb if preserve_colors else None
-        self.transfer = StyleTransfer(prepared.objective, prepared.initial)
-        self.start_step = self.transfer.state.step
+        self.preserve_colors = preserve_colors
+        self.state = prepared.initial
+        self.start_step = self.state.step
+        self.stop_reason: str | None = None
+        options = prepared.objectives[0].options
+        self.bounds = pixel_bounds(weights.preprocessing) if options.clip else None
+        self.optimizer = options.optimizer
 
     @property
-    def optimizer(self) -> str:
-        return self.transfer.optimizer.name
+    def stages(self) -> list[Stage]:
+        return self.prepared.stages
 
     @property
     def shape(self) -> tuple[int, int]:
         """(H, W) of the output."""
-        return tuple(self.prepared.fingerprint["shape"][2:])
+        return self.stages[-1].size
 
     def rgb(self, image: np.ndarray) -> np.ndarray:
-        return output_rgb(image, self.weights.preprocessing, self.content_rgb)
+        """The network input ``image`` as the uint8 RGB picture that is saved (at its size)."""
+        content = self.prepared.content_rgb if self.preserve_colors else None
+        if content is not None and content.shape[:2] != image.shape[2:]:
+            content = np.asarray(
+                Image.fromarray(content).resize(image.shape[:1:-1], Image.BILINEAR)
+            )
+        return output_rgb(image, self.weights.preprocessing, content)
 
-    def run(self, steps: int, on_step: Callable[[int, Losses], None] | None = None) -> RunState:
-        """Optimise up to ``steps`` updates in total, checkpointing the image (and the state)
-        every ``checkpoint_every`` steps. A KeyboardInterrupt leaves the state consistent."""
+    def run(self, on_step: Callable[[int, Losses, int], None] | None = None) -> RunState:
+        """Optimise every stage from where the state is; ``on_step(step, losses, stage)``.
+        Checkpoints (image and state) every ``checkpoint_every`` steps. A KeyboardInterrupt
+        leaves :attr:`state` consistent (the last completed step)."""
+        prepared = self.prepared
+        for k in range(self.state.stage, len(self.stages)):
+            stage, objective = self.stages[k], prepared.objectives[k]
+            if self.state.image.shape[2:] != stage.size:  # the stage starts: upsample
+                image = upsample(self.state.image, stage.size)
+                if self.bounds is not None:
+                    np.clip(image, *self.bounds, out=image)
+                self.state = self.state.replace(image=image, optimizer_state={}, stage=k)
+            transfer = StyleTransfer(objective, self.state, self.bounds)
 
-        def step_done(step: int, losses: Losses, image: np.ndarray) -> None:
-            if on_step:
-                on_step(step, losses)
-            if self.files.is_checkpoint(step):
-                self.files.checkpoint(step, self.rgb(image))
-                if step:
-                    save_state(
-                        self.files.state,
-                        self.transfer.state,
-                        self.prepared.fingerprint,
-                        self.optimizer,
-                    )
+            def step_done(step: int, losses: Losses, image: np.ndarray, k=k, t=transfer) -> None:
+                self.state = t.state
+                if on_step:
+                    on_step(step, losses, k)
+                if self.files.is_checkpoint(step) and image.shape[2:] == self.stages[k].size:
+                    self.files.checkpoint(step, self.rgb(image))
+                    if step:
+                        save_state(
+                            self.files.state, t.state, self.prepared.fingerprint, self.optimizer
+                        )
 
-        return self.transfer.run(steps, step_done)
+            try:
+                self.state = transfer.run(prepared.stage_end(k), step_done)
+            finally:
+                self.state = transfer.state
+            self.stop_reason = transfer.stop_reason
+        return self.state
 
     def save(self) -> None:
-        write_run(
-            self.files, self.transfer.state, self.prepared.fingerprint, self.optimizer, self.rgb
-        )
+        write_run(self.files, self.state, self.prepared.fingerprint, self.optimizer, self.rgb)
+
+    def saved_losses(self) -> Losses:
+        """The objective at the output size of the picture as written: 8-bit, clipped to 0–255
+        (and recoloured with --preserve-colors), read back from the file."""
+        stage = len(self.stages) - 1
+        picture = load_image(self.files.output)
+        x = to_input(picture, self.weights.preprocessing)
+        if x.shape[2:] != self.stages[stage].size:
+            x = to_input(resize(picture, self.stages[stage].size), self.weights.preprocessing)
+        losses, _ = self.prepared.objectives[stage].evaluate(x, gradient=False)
+        return losses
 
 
 def open_run(
@@ -213,7 +332,7 @@ def open_run(
     models.require(backend, need_gradients=True)
     files.check()
     weights = resolve_weights(weights_spec, need_classifier=False, notify=notify)
-    model = models.build_model(backend, weights, need_gradients=True)
+    model = models.build_model(backend, weights, need_gradients=True, pooling=job.options.pooling)
     if notify:
         notify(f"backend {model.label} · weights {weights.description} · computing the targets")
     return Stylization(prepare(job, model, resume), files, weights, preserve_colors)

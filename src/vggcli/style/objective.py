@@ -16,12 +16,13 @@ by the ratio of feature-map areas, so the manual's normalisation 1/(4NC²H²W²)
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from vggcli.engine.network import Network
+from vggcli.engine.network import POOLING, Network
 from vggcli.engine.vgg19 import CONV_PART_NAMES
 from vggcli.errors import UsageError
 from vggcli.style.losses import content_loss, gram, style_loss, tv_loss
@@ -52,6 +53,8 @@ class StyleOptions:
     init: str = "noise"  # noise | content | random | the path of an image
     noise: float = 0.5
     seed: int = 0
+    pooling: str = "max"  # "avg": average pooling, as Gatys et al. recommend for synthesis
+    clip: bool = False  # keep the image in the pixel range 0–255 while optimising
 
     def __post_init__(self) -> None:
         if not self.content_layers and not self.style_layers:
@@ -59,8 +62,14 @@ class StyleOptions:
         make_optimizer(self.optimizer, self.lr)  # UsageError for an unknown name
         if not 0.0 <= self.noise <= 1.0:
             raise UsageError(f"--noise must be between 0 and 1, got {self.noise}")
-        if self.lr <= 0:
-            raise UsageError(f"--lr must be positive, got {self.lr}")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise UsageError(f"--lr must be a positive number, got {self.lr}")
+        for name in ("alpha", "beta", "tv_weight"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise UsageError(f"--{name.replace('_', '-')} must be a number ≥ 0, got {value}")
+        if self.pooling not in POOLING:
+            raise UsageError(f"--pooling is {' or '.join(POOLING)}, got {self.pooling!r}")
 
 
 @dataclass(frozen=True)
@@ -104,6 +113,7 @@ class Objective:
             dict.fromkeys([*options.content_layers, *(name for name, _ in options.style_layers)])
         )
         self.shape = content.shape
+        self.content_input = content
         network.plan(content.shape, self.taps)  # UsageError now if the image is too small
         self.content_targets = {}
         if options.content_layers:
@@ -184,3 +194,9 @@ def initial_image(content: np.ndarray, options: StyleOptions, init_image: np.nda
     return (noise * np.float32(options.noise) + content * np.float32(1 - options.noise)).astype(
         np.float32
     )
+
+
+def pixel_bounds(preprocessing) -> tuple[np.ndarray, np.ndarray]:
+    """(low, high) [1, 3, 1, 1]: the network input of the pixel values 0 and 255 per channel."""
+    mean = np.asarray(preprocessing.mean, dtype=np.float32).reshape(1, 3, 1, 1)
+    return -mean, np.float32(255) - mean

@@ -92,12 +92,14 @@ class LBFGS(Optimizer):
         x0: np.ndarray,
         iterations: int,
         callback: Callable[[np.ndarray], None],
+        bounds: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> scipy.optimize.OptimizeResult:
         """Minimise ``fun`` (value and gradient of a flat float64 vector).
 
         One continuous run of ``iterations`` iterations: the curvature memory (``memory`` pairs)
         is kept across iterations, never restarted. ``callback`` receives each new iterate. The
         tolerances are zero so that it stops early only when the line search cannot progress.
+        ``bounds``: flat (low, high) arrays, box constraints of every element.
         """
         import scipy.optimize  # here, not at the top: it adds 0.2 s to every command's start-up
 
@@ -107,6 +109,7 @@ class LBFGS(Optimizer):
             jac=True,
             method="L-BFGS-B",
             callback=callback,
+            bounds=None if bounds is None else scipy.optimize.Bounds(*bounds),
             options={
                 "maxiter": iterations,
                 "maxfun": 50 * iterations + 20,

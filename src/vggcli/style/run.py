@@ -3,10 +3,15 @@
 It yields nothing and prints nothing: it calls ``on_step(step, losses, image)`` for every step
 (step 0 = the initial image) and keeps a :class:`RunState` that can be saved at any moment
 (Ctrl-C) and resumed: with Adam, 500 + 500 steps give the same image as 1000 steps.
+
+With ``bounds`` (the pixel range 0–255 in network-input units) the image stays a picture while
+it is optimised: L-BFGS-B takes them as box constraints, a stepping optimiser's update is
+projected onto them. Without, the manual's unbounded update.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -15,18 +20,25 @@ import numpy as np
 from vggcli.style.objective import Losses, Objective
 from vggcli.style.optim import LBFGS, State, make_optimizer
 
-HISTORY_COLUMNS = ("step", "content", "style", "tv", "total")
+HISTORY_COLUMNS = ("step", "content", "style", "tv", "total", "size")
+Bounds = tuple[np.ndarray, np.ndarray]
+"""(low, high), each broadcastable to the image [1, 3, H, W]."""
 
 
 @dataclass(frozen=True)
 class RunState:
-    """What a run needs to continue: the image after ``step`` updates, the loss history rows
-    recorded so far (step, content, style, tv, total) and the optimiser's state."""
+    """What a run needs to continue: the image after ``step`` updates (at the size of stage
+    ``stage`` of a coarse-to-fine run), the loss history rows recorded so far (step, content,
+    style, tv, total, height, width) and the optimiser's state."""
 
     image: np.ndarray
     step: int
     history: tuple[tuple[float, ...], ...] = ()
     optimizer_state: State = field(default_factory=dict)
+    stage: int = 0
+
+    def replace(self, **changes) -> RunState:
+        return dataclasses.replace(self, **changes)
 
 
 OnStep = Callable[[int, Losses, np.ndarray], None]
@@ -35,24 +47,23 @@ OnStep = Callable[[int, Losses, np.ndarray], None]
 class StyleTransfer:
     """Runs the optimiser on an :class:`Objective`, keeping a resumable :class:`RunState`."""
 
-    def __init__(self, objective: Objective, state: RunState) -> None:
+    def __init__(self, objective: Objective, state: RunState, bounds: Bounds | None = None) -> None:
         self.objective = objective
         self.options = objective.options
+        self.bounds = bounds
         self.optimizer = make_optimizer(self.options.optimizer, self.options.lr)
         if not state.optimizer_state:
-            state = RunState(
-                state.image, state.step, state.history, self.optimizer.init(state.image)
-            )
+            state = state.replace(optimizer_state=self.optimizer.init(state.image))
         self.state = state
         self.stop_reason: str | None = None  # why a driving optimiser (L-BFGS) stopped
 
     def _record(self, step: int, losses: Losses, image: np.ndarray, on_step: OnStep | None):
         history = self.state.history
-        if history and history[-1][0] >= step:
-            return
-        row = (float(step), losses.content, losses.style, losses.tv, losses.total)
-        s = self.state
-        self.state = RunState(s.image, s.step, (*history, row), s.optimizer_state)
+        h, w = image.shape[2:]
+        if history and (history[-1][0], history[-1][5:]) >= (step, (h, w)):
+            return  # recorded already (a size is recorded after the smaller ones at a step)
+        row = (float(step), losses.content, losses.style, losses.tv, losses.total, h, w)
+        self.state = self.state.replace(history=(*history, row))
         if on_step:
             on_step(step, losses, image)
 
@@ -77,7 +88,9 @@ class StyleTransfer:
             self._record(s.step, losses, s.image, on_step)
             s = self.state
             image, opt_state = self.optimizer.step(s.image, grad, s.optimizer_state)
-            self.state = RunState(image, s.step + 1, s.history, opt_state)  # one assignment
+            if self.bounds is not None:
+                image = np.clip(image, *self.bounds, out=image)
+            self.state = s.replace(image=image, step=s.step + 1, optimizer_state=opt_state)
 
     def _run_lbfgs(self, lbfgs: LBFGS, until: int, on_step: OnStep | None) -> None:
         if self.state.step >= until:
@@ -89,8 +102,7 @@ class StyleTransfer:
             x = flat.reshape(shape).astype(np.float32)
             losses, grad = self.objective.evaluate(x)
             last.update(flat=flat.copy(), losses=losses)
-            if not self.state.history or self.state.history[-1][0] < self.state.step:
-                self._record(self.state.step, losses, x, on_step)
+            self._record(self.state.step, losses, x, on_step)
             return losses.total, grad.astype(np.float64).ravel()
 
         def callback(flat: np.ndarray) -> None:
@@ -99,8 +111,14 @@ class StyleTransfer:
                 losses = last["losses"]
             else:
                 losses, _ = self.objective.evaluate(x, gradient=False)
-            self.state = RunState(x, self.state.step + 1, self.state.history)
+            self.state = self.state.replace(image=x, step=self.state.step + 1)
             self._record(self.state.step, losses, x, on_step)
 
-        result = lbfgs.minimize(fun, self.state.image, until - self.state.step, callback)
+        bounds = None
+        if self.bounds is not None:
+            low, high = (np.broadcast_to(b, shape).ravel() for b in self.bounds)
+            bounds = (low, high)
+        result = lbfgs.minimize(
+            fun, self.state.image, until - self.state.step, callback, bounds=bounds
+        )
         self.stop_reason = str(result.message)

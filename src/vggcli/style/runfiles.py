@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -20,10 +21,13 @@ from vggcli.atomic import atomic_write
 from vggcli.errors import OutputError, UsageError
 from vggcli.images import check_writable, from_input, image_format, preserve_colors, save_image
 from vggcli.style.chart import loss_chart
+from vggcli.style.objective import StyleOptions
 from vggcli.style.run import HISTORY_COLUMNS, RunState
 
 STATE_FORMAT = 2  # 1: vggcli 0.1.0, Adam's moments as adam_m, adam_v, adam_t (still read)
+HISTORY_WIDTH = 7  # step, content, style, tv, total, height, width
 FORMAT1_ADAM = {"adam_m": "m", "adam_v": "v", "adam_t": "t"}
+NEW_OPTIONS = ("pooling", "clip")  # StyleOptions fields newer than state format 1
 
 
 def output_rgb(
@@ -77,13 +81,14 @@ class RunFiles:
         writer = csv.writer(text, lineterminator="\n")
         writer.writerow(HISTORY_COLUMNS)
         for row in history:
-            writer.writerow([int(row[0]), *(repr(float(v)) for v in row[1:])])
+            size = f"{int(row[5])}x{int(row[6])}"
+            writer.writerow([int(row[0]), *(repr(float(v)) for v in row[1:5]), size])
         atomic_write(self.history, lambda f: f.write(text.getvalue().encode()))
         steps = [row[0] for row in history]
         series = {
             name: [row[i] for row in history]
             for i, name in enumerate(HISTORY_COLUMNS)
-            if i and name != "tv"
+            if name in ("content", "style", "total")
         }
         if any(row[3] > 0 for row in history):
             series["tv"] = [row[3] for row in history]
@@ -109,8 +114,9 @@ def save_state(path: Path, state: RunState, fingerprint: dict, optimizer: str) -
         "fingerprint": np.array(json.dumps(fingerprint, sort_keys=True)),
         "image": state.image,
         "step": np.array(state.step),
-        "history": np.array(state.history, dtype=np.float64).reshape(-1, len(HISTORY_COLUMNS)),
+        "history": np.array(state.history, dtype=np.float64).reshape(-1, HISTORY_WIDTH),
         "optimizer": np.array(optimizer),
+        "stage": np.array(state.stage),
         **{f"opt_{key}": value for key, value in state.optimizer_state.items()},
     }
     atomic_write(path, lambda f: np.savez(f, **arrays))
@@ -130,18 +136,25 @@ def load_state(path: Path, fingerprint: dict) -> RunState:
                     f"this vggcli {__version__} reads formats 1 and {STATE_FORMAT}"
                 )
             saved = json.loads(str(data["fingerprint"]))
-            if fmt == 1:
+            image = data["image"]
+            history = [tuple(float(v) for v in row) for row in data["history"]]
+            if fmt == 1:  # no sizes in the history, no stages, Adam's moments by name
                 opt_state = {new: data[old] for old, new in FORMAT1_ADAM.items() if old in data}
+                history = [(*row, *image.shape[2:]) for row in history]
+                stage = 0
             else:
                 opt_state = {k[4:]: data[k] for k in data.files if k.startswith("opt_")}
-            history = tuple(tuple(float(v) for v in row) for row in data["history"])
-            state = RunState(data["image"], int(data["step"]), history, opt_state)
+                stage = int(data["stage"])
+            state = RunState(image, int(data["step"]), tuple(history), opt_state, stage)
     except UsageError:
         raise
     except FileNotFoundError:
         raise UsageError(f"state file not found: {path}") from None
     except (OSError, ValueError, KeyError, EOFError) as e:
         raise UsageError(f"{path} is not a vggcli state file ({e})") from None
+    defaults = asdict(StyleOptions())  # options added since the file was written: their defaults
+    if isinstance(saved.get("options"), dict):
+        saved["options"] = {**{k: defaults[k] for k in NEW_OPTIONS}, **saved["options"]}
     differences = [
         f"{key}: {saved.get(key)!r} in the state, {fingerprint.get(key)!r} now"
         for key in sorted(set(saved) | set(fingerprint))

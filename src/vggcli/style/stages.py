@@ -1,0 +1,102 @@
+"""Coarse-to-fine style transfer: the sizes and steps of the stages, and the upsampling between.
+
+A run of N stages optimises the image at 1/2^(N−1) of the output size first, upsamples the
+result (Pillow, bicubic, in floating point), continues at twice the size, and ends at the
+requested size: the coarse stages are cheap (a quarter of the pixels costs about a quarter of
+the time) and settle the large structures and colours, the last stage adds the fine texture.
+This is jcjohnson/neural-style's "multires" recipe.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+from vggcli.errors import UsageError
+
+MIN_STAGE_SIDE = 32  # five poolings leave nothing of a smaller image
+AUTO_STAGE_SIDE = 256  # automatic plan: the coarsest stage keeps a long side of at least this
+DEFAULT_STEPS = {  # optimizer → (steps of each coarser stage, steps of the last stage)
+    "lbfgs": (150, 40),
+    "adam": (300, 100),
+}
+FALLBACK_STEPS = (150, 50)
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One stage: the image size (H, W) and the optimisation steps made at it."""
+
+    size: tuple[int, int]
+    steps: int
+
+    @property
+    def label(self) -> str:
+        return f"{self.size[0]}x{self.size[1]}"
+
+
+def stage_sizes(final: tuple[int, int], count: int) -> list[tuple[int, int]]:
+    """Sizes halving from ``final`` (H, W), smallest first; UsageError if one gets too small."""
+    h, w = final
+    sizes = []
+    for k in reversed(range(count)):
+        size = (max(1, round(h / 2**k)), max(1, round(w / 2**k)))
+        if k and min(size) < MIN_STAGE_SIDE:
+            raise UsageError(
+                f"{count} stages make a {size[0]}x{size[1]} first stage, too small; "
+                f"use fewer --stages (each stage's short side must be ≥ {MIN_STAGE_SIDE})"
+            )
+        sizes.append(size)
+    return sizes
+
+
+def auto_stage_count(final: tuple[int, int]) -> int:
+    """One more stage each time the long side doubles past :data:`AUTO_STAGE_SIDE`
+    (up to 511: 1 stage, 512: 2, 1024: 3), as long as every stage keeps a short side of at
+    least :data:`MIN_STAGE_SIDE`."""
+    count = 1
+    while max(final) / 2**count >= AUTO_STAGE_SIDE and min(final) / 2**count >= MIN_STAGE_SIDE:
+        count += 1
+    return count
+
+
+def plan(
+    final: tuple[int, int],
+    count: int | None,
+    steps: tuple[int, ...] | None,
+    optimizer: str,
+) -> list[Stage]:
+    """The stages of a run: ``count`` (None: :func:`auto_stage_count`) sizes up to ``final``,
+    with ``steps`` per stage (one number: all of them at the last stage of a one-stage run,
+    else every stage; None: :data:`DEFAULT_STEPS`)."""
+    count = auto_stage_count(final) if count is None else count
+    if count < 1:
+        raise UsageError(f"--stages must be at least 1, got {count}")
+    sizes = stage_sizes(final, count)
+    if steps is None:
+        coarse, last = DEFAULT_STEPS.get(optimizer, FALLBACK_STEPS)
+        steps = (*(coarse,) * (count - 1), last)
+    elif len(steps) == 1:
+        steps = steps * count
+    if len(steps) != count:
+        raise UsageError(f"-n gives steps for {len(steps)} stages, the run has {count}")
+    if any(s < 0 for s in steps):
+        raise UsageError("steps must be ≥ 0")
+    return [Stage(size, n) for size, n in zip(sizes, steps, strict=True)]
+
+
+def upsample(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """x [1, 3, h, w] (network input, float32) resized to [1, 3, H, W], each channel bicubic in
+    floating point (no rounding to 8 bits on the way)."""
+    h, w = size
+    channels = [
+        np.asarray(
+            Image.fromarray(np.ascontiguousarray(c, dtype=np.float32), mode="F").resize(
+                (w, h), Image.Resampling.BICUBIC
+            )
+        )
+        for c in image[0]
+    ]
+    return np.stack(channels)[None].astype(np.float32)

@@ -1,0 +1,208 @@
+"""Coarse-to-fine style transfer: stage plans, runs across stages, resume, bounds, pooling."""
+
+from __future__ import annotations
+
+import csv
+import itertools
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from tests import matfiles
+from tests.conftest import rel_error
+from vggcli.cli import main
+from vggcli.engine.backends import BACKENDS
+from vggcli.engine.network import Network
+from vggcli.errors import UsageError
+from vggcli.style.job import Stylization, StylizeJob, prepare
+from vggcli.style.objective import Objective, StyleOptions, pixel_bounds
+from vggcli.style.stages import auto_stage_count, plan, upsample
+from vggcli.weights.matconvnet import read_matconvnet
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+CONTENT, STYLE = EXAMPLES / "china.jpg", EXAMPLES / "starry_night.jpg"
+
+
+def run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def rows(path: Path) -> list[dict]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def pixels(path: Path) -> np.ndarray:
+    with Image.open(path) as img:
+        return np.asarray(img)
+
+
+def test_stage_plans():
+    assert auto_stage_count((341, 512)) == 2 and auto_stage_count((192, 320)) == 1
+    assert auto_stage_count((683, 1024)) == 3 and auto_stage_count((40, 1024)) == 1
+    stages = plan((341, 512), None, None, "lbfgs")
+    assert [s.size for s in stages] == [(170, 256), (341, 512)]
+    assert [s.steps for s in stages] == [150, 40]
+    assert [s.steps for s in plan((341, 512), 3, (5,), "adam")] == [5, 5, 5]
+    assert plan((341, 512), 3, (1, 2, 3), "adam")[0].size == (85, 128)
+    with pytest.raises(UsageError, match="too small"):
+        plan((40, 512), 2, None, "lbfgs")
+    with pytest.raises(UsageError, match="steps for 3 stages, the run has 2"):
+        plan((341, 512), 2, (1, 2, 3), "lbfgs")
+
+
+def test_upsampling_keeps_values_and_constants():
+    x = np.full((1, 3, 8, 10), 7.5, np.float32)
+    x[0, 1] = -20.25
+    y = upsample(x, (16, 20))
+    assert y.shape == (1, 3, 16, 20) and y.dtype == np.float32
+    np.testing.assert_allclose(y[0, 0], 7.5, rtol=1e-6)
+    np.testing.assert_allclose(y[0, 1], -20.25, rtol=1e-6)
+
+
+SIZE = ["--size", "64x80"]
+
+
+def stylize(tmp_path, tiny_mat, *args, name="out.png"):
+    return run(
+        "stylize", CONTENT, STYLE, "-o", tmp_path / name, *SIZE, "--weights", tiny_mat,
+        "--checkpoint-every", "0", *args,
+    )  # fmt: skip
+
+
+def test_a_two_stage_run_records_each_stage_at_its_size(tiny_mat, tmp_path):
+    result = stylize(tmp_path, tiny_mat, "--stages", "2", "-n", "3,2", "--optimizer", "adam")
+    assert result.exit_code == 0, result.output
+    history = rows(tmp_path / "out.csv")
+    assert list(history[0]) == ["step", "content", "style", "tv", "total", "size"]
+    assert [(int(r["step"]), r["size"]) for r in history] == [
+        (0, "32x40"), (1, "32x40"), (2, "32x40"), (3, "32x40"),
+        (3, "64x80"), (4, "64x80"), (5, "64x80"),
+    ]  # fmt: skip
+    assert pixels(tmp_path / "out.png").shape == (64, 80, 3)
+    assert "2 stages: 32x40 (3) → 64x80 (2)" in result.stderr
+    assert "about" in result.stderr  # the estimated duration, before the first step
+    assert "stages" in result.stdout and "32x40 → 64x80" in result.stdout
+    assert "saved picture" in result.stdout
+
+
+def test_interrupted_in_the_second_stage_resumes_like_a_straight_run(
+    tiny_mat, tmp_path, monkeypatch
+):
+    args = ["--stages", "2", "-n", "3,3", "--optimizer", "adam"]
+    straight = stylize(tmp_path, tiny_mat, *args, name="straight.png")
+    assert straight.exit_code == 0, straight.output
+
+    calls = itertools.count()
+    real = Objective.evaluate
+
+    def interrupted(self, x, gradient=True):
+        if gradient and next(calls) == 4:  # the 2nd step of the second stage
+            raise KeyboardInterrupt
+        return real(self, x, gradient)
+
+    monkeypatch.setattr(Objective, "evaluate", interrupted)
+    first = stylize(tmp_path, tiny_mat, *args)
+    assert first.exit_code == 130 and "interrupted at step 4" in first.output
+    assert pixels(tmp_path / "out.png").shape == (64, 80, 3)  # saved at the stage's size
+    monkeypatch.setattr(Objective, "evaluate", real)
+    resumed = stylize(tmp_path, tiny_mat, *args, "--resume", tmp_path / "out.state.npz")
+    assert resumed.exit_code == 0, resumed.output
+    assert np.array_equal(pixels(tmp_path / "out.png"), pixels(tmp_path / "straight.png"))
+    assert rows(tmp_path / "out.csv") == rows(tmp_path / "straight.csv")
+
+
+def test_resume_with_another_stage_plan_is_refused(tiny_mat, tmp_path):
+    assert stylize(tmp_path, tiny_mat, "--stages", "2", "-n", "1,1").exit_code == 0
+    refused = stylize(
+        tmp_path, tiny_mat, "--stages", "1", "-n", "2", "--resume", tmp_path / "out.state.npz"
+    )
+    assert refused.exit_code == 1 and "belongs to another run" in refused.output
+
+
+def test_coarse_to_fine_ends_below_one_scale_at_the_same_cost(tiny_mat):
+    """Two stages (a quarter of the pixels first) against one stage, for the same number of
+    pixel-steps: 24 L-BFGS steps at 64x80 + 3 at 128x160 cost what 9 steps at 128x160 cost."""
+    network = Network(read_matconvnet(tiny_mat), BACKENDS["img2col"]())
+    options = StyleOptions(optimizer="lbfgs", init="content", clip=True)
+    finals = {}
+    for name, stages, steps in (("coarse-to-fine", 2, (24, 3)), ("one scale", 1, (9,))):
+        job = StylizeJob(
+            CONTENT, (STYLE,), (1.0,), options, size=(128, 160), stages=stages, steps=steps
+        )
+        final = Stylization(prepare(job, network), _NoFiles(), network.weights, False).run()
+        assert final.image.shape[2:] == (128, 160)
+        finals[name] = final.history[-1][4]
+    assert finals["coarse-to-fine"] < finals["one scale"], finals
+
+
+class _NoFiles:
+    checkpoint_every = 0
+
+    def is_checkpoint(self, step):
+        return False
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "lbfgs"])
+def test_clip_keeps_the_image_a_picture_and_the_saved_loss_close(tiny_mat, tmp_path, optimizer):
+    result = stylize(
+        tmp_path, tiny_mat, "--optimizer", optimizer, "--lr", "20", "-n", "8", "--stages", "1",
+        "--clip", "--init", "noise",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    state = np.load(tmp_path / "out.state.npz")
+    low, high = pixel_bounds(read_matconvnet(tiny_mat).preprocessing)
+    assert np.all(state["image"] >= low - 1e-4) and np.all(state["image"] <= high + 1e-4)
+    unbounded = stylize(
+        tmp_path, tiny_mat, "--optimizer", optimizer, "--lr", "20", "-n", "8", "--stages", "1",
+        "--no-clip", "--init", "noise", name="free.png",
+    )  # fmt: skip
+    free = np.load(tmp_path / "free.state.npz")["image"]
+    assert unbounded.exit_code == 0
+    if optimizer == "adam":  # steps of 20 per pixel leave the range without the projection
+        assert np.any(free < low) or np.any(free > high)
+
+
+def test_manual_is_the_old_default_bit_for_bit(tiny_mat, tmp_path):
+    manual = stylize(tmp_path, tiny_mat, "--manual", "-n", "4", name="manual.png")
+    explicit = stylize(
+        tmp_path, tiny_mat, "--optimizer", "adam", "--lr", "1", "--init", "noise", "-n", "4",
+        "--stages", "1", "--no-clip", "--tv-weight", "0", "--backend", "img2col",
+        name="explicit.png",
+    )  # fmt: skip
+    assert manual.exit_code == explicit.exit_code == 0, manual.output + explicit.output
+    assert np.array_equal(pixels(tmp_path / "manual.png"), pixels(tmp_path / "explicit.png"))
+    assert "backend img2col" in manual.stderr and "adam" in manual.stderr
+
+
+def test_progress_lines_when_not_a_terminal_and_quiet(tiny_mat, tmp_path):
+    loud = stylize(tmp_path, tiny_mat, "--stages", "1", "-n", "3")
+    assert loud.exit_code == 0
+    lines = [line for line in loud.stderr.splitlines() if line.startswith("step ")]
+    assert lines and "3/3" in lines[-1] and "stage 1/1 64x80" in lines[-1]
+    quiet = stylize(tmp_path, tiny_mat, "--stages", "1", "-n", "3", "--quiet", name="q.png")
+    assert quiet.exit_code == 0 and quiet.stderr == ""
+    assert "style transfer" in quiet.stdout
+
+
+def test_average_pooling_matches_torch(torch, tiny_raw, tiny_mat):
+    net = Network(read_matconvnet(tiny_mat), BACKENDS["winograd"](), "avg")
+    x = (np.random.default_rng(4).standard_normal((2, 3, 37, 45)) * 40).astype(np.float32)
+    taps = ["relu3_1", "pool5"]
+    result = net.forward(x, taps, record=True)
+    g = {
+        t: np.random.default_rng(5).standard_normal(result.outputs[t].shape).astype(np.float32)
+        for t in taps
+    }
+    dx = net.backward(result, g).input
+    params = matfiles.torch_params(torch, tiny_raw)
+    tx = torch.tensor(x, requires_grad=True)
+    outs = matfiles.torch_outputs(torch, params, tx, pooling="avg")
+    total = sum((outs[t] * torch.tensor(g[t])).sum() for t in taps)
+    total.backward()
+    for t in taps:
+        assert rel_error(result.outputs[t], outs[t].detach().numpy()) <= 1e-4
+    assert rel_error(dx, tx.grad.numpy()) <= 1e-4
