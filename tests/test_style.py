@@ -15,7 +15,7 @@ from vggcli.engine.backends import BACKENDS
 from vggcli.engine.network import Network
 from vggcli.errors import UsageError
 from vggcli.style.losses import content_loss, gram, style_loss, tv_loss
-from vggcli.style.objective import Objective, StyleOptions, initial_image
+from vggcli.style.objective import TV_SCALE, Objective, StyleOptions, initial_image
 from vggcli.style.optim import OPTIMIZERS, Adam, Optimizer
 from vggcli.style.run import RunState, StyleTransfer
 from vggcli.style.runfiles import load_state, save_state
@@ -132,7 +132,7 @@ def test_image_gradient_of_the_objective_matches_torch(torch, tiny_raw, tiny_mat
         a = torch.tensor(objective.style_targets[name])
         style = style + weight * ((g - a) ** 2).sum() / (4 * n * ch**2 * (h * w) ** 2) / 5
     tv = ((tx[:, :, 1:] - tx[:, :, :-1]) ** 2).sum() + ((tx[..., 1:] - tx[..., :-1]) ** 2).sum()
-    tv = tv / tx.numel()
+    tv = tv / tx.numel() * TV_SCALE
     total = 2.0 * c + 300.0 * style + 0.5 * tv
     total.backward()
     assert losses.content == pytest.approx(c.item(), rel=1e-4)

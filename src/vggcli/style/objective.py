@@ -3,6 +3,7 @@
 The objective on the image x (network input, [1, 3, H, W], preprocessed) is
 
     total = α·content + β·style + tv_weight·tv
+    tv = 10⁶ · mean over pixels and channels of the squared differences of neighbour pixels
     content = Σ_l L_content(l) / #content layers          (eq. 3.10, default relu4_2)
     style   = Σ_l w_l·L_style(l) / #style layers          (eqs. 3.13-3.14, relu1_1 … relu5_1)
 
@@ -11,6 +12,11 @@ whose gradient is exactly the manual's image update direction
 their Gram matrices with normalised weights (for a quadratic loss this is the same gradient as
 mixing the losses). A style image of another size than the output has its Gram matrices scaled
 by the ratio of feature-map areas, so the manual's normalisation 1/(4NC²H²W²) applies unchanged.
+
+The manual's β·style is about 10⁹–10¹⁰ on 0–255 pixels, a mean squared pixel difference about
+10²–10³: :data:`TV_SCALE` puts the total-variation term on the style term's scale, so that
+``--tv-weight`` between about 1 and 100 smooths visibly (without it, 10⁻³ moved the total by
+10⁻¹⁰ and even 10⁴ did nothing one could see).
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ DEFAULT_STYLE_LAYERS = (
     ("relu5_1", 1.0),
 )
 INITS = ("noise", "content", "random")
+TV_SCALE = 1e6
 
 
 @dataclass(frozen=True)
@@ -162,7 +169,7 @@ class Objective:
             loss, g = style_loss(result.outputs[name], self.style_targets[name])
             style += weight * loss / len(o.style_layers)
             _accumulate(grads, name, g * np.float32(o.beta * weight / len(o.style_layers)))
-        tv = tv_loss(x)[0] if o.tv_weight else 0.0
+        tv = TV_SCALE * tv_loss(x)[0] if o.tv_weight else 0.0
         total = o.alpha * content + o.beta * style + o.tv_weight * tv
         return Losses(content, style, tv, total), result, grads
 
@@ -172,7 +179,7 @@ class Objective:
         """dL/dx from the tap gradients of :meth:`forward` (run with ``record=True``)."""
         dx = self.network.backward(result, grads, progress=progress).input
         if self.options.tv_weight:
-            dx = dx + tv_loss(x)[1] * np.float32(self.options.tv_weight)
+            dx = dx + tv_loss(x)[1] * np.float32(self.options.tv_weight * TV_SCALE)
         return dx
 
 
