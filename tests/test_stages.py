@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import csv
 import itertools
 from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
-from PIL import Image
 
 from tests import matfiles
 from tests.conftest import rel_error
-from vggcli.cli import main
+from tests.test_cli_stylize import history as rows
+from tests.test_cli_stylize import pixels, run
 from vggcli.engine.backends import BACKENDS
 from vggcli.engine.network import Network
 from vggcli.errors import UsageError
@@ -24,20 +22,6 @@ from vggcli.weights.matconvnet import read_matconvnet
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 CONTENT, STYLE = EXAMPLES / "china.jpg", EXAMPLES / "starry_night.jpg"
-
-
-def run(*args):
-    return CliRunner().invoke(main, [str(a) for a in args])
-
-
-def rows(path: Path) -> list[dict]:
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
-
-
-def pixels(path: Path) -> np.ndarray:
-    with Image.open(path) as img:
-        return np.asarray(img)
 
 
 def test_stage_plans():
