@@ -51,7 +51,7 @@ from vggcli.style.runfiles import RunFiles
     "steps_text",
     metavar="N|N1,N2,…",
     help="Steps per stage (one number: every stage); a resumed run continues up to them. "
-    "Default: 150 per coarse stage and 40 at the last with lbfgs (1000 with --manual).",
+    "Default: 60 per coarse stage and 80 at the last with lbfgs (1000 with --manual).",
 )
 @click.option(
     "--stages",

@@ -88,12 +88,12 @@ MANUAL = {  # `vgg stylize C S --manual`: the lab manual's run, as vggcli 0.1.0 
 
 
 def parse_steps(text: str) -> tuple[int, ...]:
-    """'40' → (40,); '150,40' → (150, 40): steps of each stage."""
+    """'40' → (40,); '60,80' → (60, 80): steps of each stage."""
     try:
         steps = tuple(int(p) for p in text.split(","))
     except ValueError:
         raise UsageError(
-            f"-n takes a number of steps, or one per stage: 150,40; got {text!r}"
+            f"-n takes a number of steps, or one per stage: 60,80; got {text!r}"
         ) from None
     if any(n < 0 for n in steps):
         raise UsageError(f"-n takes numbers ≥ 0, got {text!r}")
