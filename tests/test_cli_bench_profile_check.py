@@ -252,3 +252,15 @@ def test_check_compare_agrees_on_a_correct_pair():
     )
     assert doc["passed"] and len(doc["checks"]) == 37  # conv1_1 … pool5
     assert_one_line_error(run("check", "--compare", "img2col,loops"), "--compare needs an IMAGE")
+
+
+def test_bench_says_what_it_timed():
+    conv = run("bench", "conv", "--size", "32", "--repeat", "1", "--compare", "img2col,winograd")
+    assert conv.exit_code == 0, conv.output
+    assert "conv3_1 of VGG19 at 32x32: input 1x128x8x8 → 256 channels, 3x3 stride 1" in conv.stderr
+    assert "mults" in conv.stdout  # the multiplications each performs
+    shape = run(
+        "bench", "conv", "--shape", "1x16x10x12", "--cout", "8", "--repeat", "1",
+        "--compare", "img2col",
+    )  # fmt: skip
+    assert "input 1x16x10x12 → 8 channels, 3x3 stride 1 pad 1" in shape.stderr

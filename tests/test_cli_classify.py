@@ -301,3 +301,21 @@ def test_ctrl_c_during_a_file_list_prints_the_accuracy_so_far(tiny_mat, tmp_path
     assert "accuracy (interrupted: images so far)" in result.stdout
     images_row = [line for line in result.stdout.splitlines() if "│ images" in line]
     assert images_row and images_row[0].split("│")[2].strip() == "1"  # the one done
+
+
+def test_a_damaged_image_in_a_file_list_is_reported_and_the_list_goes_on(tiny_mat, tmp_path):
+    (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    (tmp_path / "cat.png").write_bytes(Path(CAT).read_bytes())
+    listing = tmp_path / "list.txt"
+    listing.write_text("broken.jpg 281\ncat.png 281\n")
+    result = run("classify", "--file-list", listing, "--weights", tiny_mat, "--json")
+    assert result.exit_code == 1
+    doc = json.loads(result.stdout)
+    broken, cat = doc["results"]
+    assert broken["error"] and broken["top"] == [] and broken["label_id"] == 281
+    assert cat["top"] and "error" not in cat
+    assert doc["summary"]["count"] == 2 and doc["summary"]["failed"] == 1
+    assert "1 of 2 images could not be classified" in result.stderr
+    table = run("classify", "--file-list", listing, "--weights", tiny_mat)
+    assert table.exit_code == 1 and "accuracy" in table.stdout  # the list was reported
+    assert "1 of 2 images could not be classified" in table.stderr

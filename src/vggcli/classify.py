@@ -42,6 +42,7 @@ class ImageResult:
     forward_seconds: float
     label_id: int | None = None
     true_rank: int | None = None  # 1 = predicted first
+    error: str | None = None  # the image could not be read: no prediction
 
     @property
     def top1(self) -> bool:
@@ -54,10 +55,14 @@ class ImageResult:
 
 @dataclass(frozen=True)
 class Summary:
+    """Accuracy over ``count`` labelled images; the ``failed`` ones (unreadable) count as
+    misses."""
+
     count: int
     top1_accuracy: float
     top5_accuracy: float
     seconds: float
+    failed: int = 0
 
 
 @dataclass(frozen=True)
@@ -112,6 +117,16 @@ class Classifier:
             true_rank = int(np.flatnonzero(order == label_id)[0]) + 1
         return ImageResult(str(path), top_k, seconds, label_id, true_rank)
 
+    def classify_or_report(
+        self, path: Path, top: int = 5, label_id: int | None = None, progress=None
+    ) -> ImageResult:
+        """:meth:`classify`, or a result carrying the error when the image cannot be read, so
+        that one damaged file does not end a list."""
+        try:
+            return self.classify(path, top, label_id, progress)
+        except ImageError as e:
+            return ImageResult(str(path), [], 0.0, label_id, None, error=str(e))
+
 
 Job = tuple[Path, "int | None"]
 """An image to classify and its class number when known (from a file list)."""
@@ -155,6 +170,7 @@ def summarize(results: list[ImageResult], seconds: float) -> Summary:
         top1_accuracy=sum(r.top1 for r in results) / n if n else 0.0,
         top5_accuracy=sum(r.top5 for r in results) / n if n else 0.0,
         seconds=seconds,
+        failed=sum(r.error is not None for r in results),
     )
 
 

@@ -54,11 +54,15 @@ def classify_document(
             "top1_accuracy": summary.top1_accuracy,
             "top5_accuracy": summary.top5_accuracy,
             "seconds": summary.seconds,
+            "failed": summary.failed,
         }
     return document
 
 
 def _image_result(r: ImageResult) -> dict:
+    if r.error is not None:
+        failed = {"image": r.image, "top": [], "forward_seconds": None, "error": r.error}
+        return {**failed, **({"label_id": r.label_id} if r.label_id is not None else {})}
     item = {
         "image": r.image,
         "top": [

@@ -73,6 +73,9 @@ def file_list_table(results: Iterable[ImageResult]) -> Table:
     ):
         table.add_column(name, justify=justify)
     for r in results:
+        if r.error is not None:
+            table.add_row(r.image, str(r.label_id), Text(r.error, style="red"), "", "", "")
+            continue
         best = r.top[0]
         style = "green" if r.top1 else ("yellow" if r.top5 else "red")
         table.add_row(
@@ -93,6 +96,8 @@ def summary_table(summary: Summary, results: list[ImageResult], interrupted: boo
     table.add_column(justify="right")
     n = summary.count
     table.add_row("images", str(n))
+    if summary.failed:
+        table.add_row(Text("unreadable", style="red"), f"{summary.failed} (counted as misses)")
     table.add_row(
         "top-1 accuracy", f"{summary.top1_accuracy:.4f} ({sum(r.top1 for r in results)}/{n})"
     )
@@ -401,6 +406,28 @@ def bench_table(report) -> Table:
     table.caption = "\n".join([caption, *notes])
     table.caption_justify = "left"
     return table
+
+
+def bench_geometry(report) -> str:
+    """What was timed: the layer and its shapes, or the network's input."""
+    c = report.config
+    shape = "x".join(map(str, c["input_shape"]))
+    if report.kind in ("conv", "pool"):
+        where = (
+            f"{c['layer']} of VGG19 at {'x'.join(map(str, c['image_size']))}: "
+            if "layer" in c
+            else ""
+        )
+        if report.kind == "conv":
+            return (
+                f"{where}input {shape} → {c['cout']} channels, {c['kernel']}x{c['kernel']} "
+                f"stride {c['stride']} pad {c['pad']}"
+            )
+        return f"{where}input {shape}, {c['kernel']}x{c['kernel']} max pooling stride {c['stride']}"
+    if report.kind == "stylize":
+        layers = ", ".join(c["content_layers"] + c["style_layers"])
+        return f"one style step on input {shape}, losses at {layers} · {c['weights']}"
+    return f"VGG19 on input {shape} to {', '.join(c['taps'])} · {c['weights']}"
 
 
 def _si(n: float) -> str:

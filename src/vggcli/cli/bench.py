@@ -111,6 +111,7 @@ def bench_command(
         emit_json(bench_document(report))
         return
     ui.out.print(ui.bench_table(report))
+    ui.note(ui.bench_geometry(report))
     info = report.config["machine"]
     ui.note(
         f"{info['cpus']} CPUs · numpy {info['numpy']} · {info.get('blas', 'BLAS ?')}"

@@ -19,6 +19,7 @@ from vggcli.cli.options import (
     weights_option,
 )
 from vggcli.documents import classify_document
+from vggcli.errors import ImageError
 
 
 @click.command()
@@ -88,7 +89,10 @@ def classify(
     try:
         for path, label_id in todo:
             with ui.LayerBar(work, f"{path.name} [{model.name}]") as bar:
-                result = classifier.classify(path, top, label_id, progress=bar)
+                if file_list is None:
+                    result = classifier.classify(path, top, label_id, progress=bar)
+                else:
+                    result = classifier.classify_or_report(path, top, label_id, progress=bar)
             results.append(result)
             if not as_json and file_list is None:
                 ui.out.print(ui.topk_table(result))
@@ -106,3 +110,9 @@ def classify(
         ui.out.print(ui.summary_table(summary, labelled, interrupted))
     if interrupted:
         sys.exit(130)
+    failed = [r for r in results if r.error]
+    if failed:
+        raise ImageError(
+            f"{len(failed)} of {len(results)} images could not be classified "
+            f"(first: {failed[0].error})"
+        )
