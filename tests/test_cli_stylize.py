@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import csv
 import itertools
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -262,3 +266,24 @@ def test_the_loops_backend_works_on_a_tiny_size(tiny_mat, tmp_path):
     loops_rows, fast_rows = history(tmp_path / "out.csv"), history(tmp_path / "fast.csv")
     for a, b in zip(loops_rows, fast_rows, strict=True):
         assert float(a["total"]) == pytest.approx(float(b["total"]), rel=1e-3)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_sigterm_and_ctrl_c_save_and_exit_130(tiny_mat, tmp_path, sig):
+    """A real process: SIGTERM is handled like Ctrl-C (image and state saved, status 130)."""
+    out = tmp_path / "out.png"
+    command = [
+        sys.executable, "-m", "vggcli", "stylize", str(CONTENT), str(STYLE), "-o", str(out),
+        *SMALL, "--weights", str(tiny_mat), "--manual", "-n", "100000", "--checkpoint-every", "1",
+    ]  # fmt: skip
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = tmp_path / "out_checkpoints" / "out_00002.png"
+    deadline = time.monotonic() + 60
+    while not first.exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted at step" in err and "--resume" in err
+    state = np.load(tmp_path / "out.state.npz")
+    assert int(state["step"]) >= 2 and pixels(out).shape == (40, 48, 3)

@@ -7,6 +7,8 @@ One module per command: classify, fetch, stylize, bench, profile, check, calibra
 
 from __future__ import annotations
 
+import signal
+
 import click
 
 from vggcli import __version__
@@ -20,9 +22,13 @@ from vggcli.cli.profile import profile_command
 from vggcli.cli.stylize import stylize
 from vggcli.errors import VggError
 
+INTERRUPTED = 130  # the exit status of every command stopped by Ctrl-C or SIGTERM
+
 
 class VggGroup(click.Group):
-    """Turns the library's user errors into click's one-line errors."""
+    """Turns the library's user errors into click's one-line errors, and an interruption
+    (Ctrl-C, or SIGTERM: see :func:`_terminate`) into exit status 130 after the command's own
+    clean-up (style transfer saves its image and state first)."""
 
     def invoke(self, ctx: click.Context):
         try:
@@ -31,6 +37,14 @@ class VggGroup(click.Group):
             raise click.ClickException(str(e)) from None
         except MemoryError:
             raise click.ClickException("out of memory: try a smaller image size") from None
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            ctx.exit(INTERRUPTED)
+
+
+def _terminate(signum, frame) -> None:
+    """SIGTERM is handled as Ctrl-C: the same clean-up, the same exit status."""
+    raise KeyboardInterrupt
 
 
 @click.group(
@@ -46,6 +60,7 @@ def main() -> None:
     Then:       vgg classify examples/chelsea.png
     """
     keep_freed_memory()  # a command is one job: reuse freed pages instead of faulting new ones
+    signal.signal(signal.SIGTERM, _terminate)
 
 
 for command in (

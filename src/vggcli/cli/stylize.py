@@ -260,9 +260,10 @@ def stylize(ctx, content, styles, output, manual, steps_text, stages, size_text,
 
 @contextlib.contextmanager
 def _interrupts_deferred():
-    """Ignore Ctrl-C while the files of an interrupted run are written."""
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    """Ignore Ctrl-C and SIGTERM while the files of an interrupted run are written."""
+    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
