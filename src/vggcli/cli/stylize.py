@@ -163,7 +163,7 @@ def stylize(ctx, content, styles, output, manual, steps_text, stages, size_text,
     """Paint CONTENT in the style of STYLE (Gatys et al.; lab manual §3.3).
 
     By default: L-BFGS with the pixels kept in 0–255, coarse to fine (256 then 512 for a
-    512-pixel picture), about a minute on two cores. --manual is the lab manual's run.
+    512-pixel picture), about two minutes on two cores. --manual is the lab manual's run.
 
     \b
     Examples:
