@@ -468,16 +468,15 @@ def test_bench_and_check_compare_int8_with_float32(tiny_mat, tmp_path):
     assert dlp["backend"] == "dlp" and set(dlp["max_rel_error"]) == {"pool5", "softmax"}
     assert 0 < dlp["max_rel_error"]["pool5"] < 1  # int8 differs, but is not garbage
     assert doc["config"]["dlp"]["device"] == "emulated int8 (pycnml not found)"
-    result = run(
-        "check",
-        EXAMPLES / "chelsea.png",
-        "--compare",
-        "img2col,dlp",
-        "--weights",
-        tiny_mat,
-        "--json",
-    )
-    doc = json.loads(result.stdout)
+
+    def check(*extra):
+        result = run(
+            "check", EXAMPLES / "chelsea.png", "--compare", "img2col,dlp", "--weights", tiny_mat,
+            "--json", *extra,
+        )  # fmt: skip
+        return result, json.loads(result.stdout)
+
+    result, doc = check()
     rows = {c["name"]: c for c in doc["checks"]}
     assert len(rows) == 44 and rows["conv1_1"]["tolerance"] == 0.05
     assert 1e-3 < rows["conv1_1"]["max_rel_error"] < 0.05  # int8 error enters at the first conv
@@ -488,17 +487,6 @@ def test_bench_and_check_compare_int8_with_float32(tiny_mat, tmp_path):
     # parameters that saturate every activation must fail the check, with exit status 1
     quant = tmp_path / "clipping.npz"
     np.savez(quant, input=np.tile([-20.0, 1.0], 19), filter=np.tile([-20.0, 1.0], 19))
-    result = run(
-        "check",
-        EXAMPLES / "chelsea.png",
-        "--compare",
-        "img2col,dlp",
-        "--weights",
-        tiny_mat,
-        "--quant-params",
-        quant,
-        "--json",
-    )
-    doc = json.loads(result.stdout)
+    result, doc = check("--quant-params", quant)
     assert doc["passed"] is False and result.exit_code == 1
     assert not {c["name"]: c for c in doc["checks"]}["conv1_1"]["passed"]
