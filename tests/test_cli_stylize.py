@@ -183,7 +183,7 @@ def test_init_from_an_image_file(tiny_mat, tmp_path):
     result = stylize(tmp_path, "-n", "1", "--init", EXAMPLES / "coffee.png", weights=tiny_mat)
     assert result.exit_code == 0, result.output
     assert_one_line_error(
-        stylize(tmp_path, "-n", "1", "--init", "nowhere.png", weights=tiny_mat),
+        stylize(tmp_path, "-n", "1", "--init", "nowhere.png", name="b.png", weights=tiny_mat),
         "--init is noise, content, random or an image file",
     )
 
@@ -287,3 +287,101 @@ def test_sigterm_and_ctrl_c_save_and_exit_130(tiny_mat, tmp_path, sig):
     assert "interrupted at step" in err and "--resume" in err
     state = np.load(tmp_path / "out.state.npz")
     assert int(state["step"]) >= 2 and pixels(out).shape == (40, 48, 3)
+
+
+def test_running_again_is_refused_and_force_starts_clean(tiny_mat, tmp_path):
+    first = stylize(tmp_path, "--manual", "-n", "4", "--checkpoint-every", "1", weights=tiny_mat)
+    assert first.exit_code == 0
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    again = stylize(tmp_path, "--manual", "-n", "2", "--checkpoint-every", "1", weights=tiny_mat)
+    assert_one_line_error(again, "would replace an earlier run's files")
+    assert "--resume" in again.output and "--force" in again.output
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
+    forced = stylize(
+        tmp_path, "--manual", "-n", "2", "--checkpoint-every", "1", "--force", weights=tiny_mat
+    )
+    assert forced.exit_code == 0, forced.output
+    checkpoints = sorted(p.name for p in (tmp_path / "out_checkpoints").iterdir())
+    assert checkpoints == ["out_00000.png", "out_00001.png", "out_00002.png"]  # none of the first's
+    assert [int(r["step"]) for r in history(tmp_path / "out.csv")] == [0, 1, 2]
+
+
+def test_a_refused_run_creates_no_checkpoint_folder(tiny_mat, tmp_path):
+    first = stylize(tmp_path, "--manual", "-n", "2", "--checkpoint-every", "0", weights=tiny_mat)
+    assert first.exit_code == 0
+    state = tmp_path / "out.state.npz"
+    result = stylize(
+        tmp_path, "--manual", "-n", "4", "--beta", "7", "--resume", state, weights=tiny_mat
+    )
+    assert_one_line_error(result, "belongs to another run: --beta 500.0 in the state, 7.0 now")
+    assert "{" not in result.output  # the differing option, not two whole dicts
+    assert not (tmp_path / "out_checkpoints").exists()
+    other = tmp_path / "other.jpg"
+    Image.open(CONTENT).rotate(90).save(other)
+    result = run(
+        "stylize", other, STYLE, "-o", tmp_path / "out.png", *SMALL, "--manual", "-n", "4",
+        "--resume", state, "--weights", tiny_mat,
+    )  # fmt: skip
+    assert_one_line_error(result, "the content image other.jpg is not the state's")
+
+
+def test_resuming_a_finished_run_without_more_steps_is_an_error(tiny_mat, tmp_path):
+    assert stylize(tmp_path, "--manual", "-n", "3", weights=tiny_mat).exit_code == 0
+    state = tmp_path / "out.state.npz"
+    result = stylize(tmp_path, "--manual", "-n", "2", "--resume", state, weights=tiny_mat)
+    assert_one_line_error(result, "is at step 3: it has already made the 2 steps asked for")
+
+
+def test_a_truncated_state_file_is_a_one_line_error(tiny_mat, tmp_path):
+    assert stylize(tmp_path, "--manual", "-n", "2", weights=tiny_mat).exit_code == 0
+    state = tmp_path / "out.state.npz"
+    state.write_bytes(state.read_bytes()[:-200])
+    result = stylize(tmp_path, "--manual", "-n", "4", "--resume", state, weights=tiny_mat)
+    assert_one_line_error(result, "is not a vggcli state file, or a damaged one")
+
+
+def test_a_diverging_run_stops_and_keeps_the_last_finite_step(tiny_mat, tmp_path, monkeypatch):
+    calls = itertools.count()
+    real_evaluate = Objective.evaluate
+
+    def blowing_up(self, x, gradient=True):
+        losses, grad = real_evaluate(self, x, gradient)
+        if gradient and next(calls) == 3:  # the image after step 3 has an infinite loss
+            losses = type(losses)(losses.content, float("inf"), losses.tv, float("inf"))
+        return losses, grad
+
+    monkeypatch.setattr(Objective, "evaluate", blowing_up)
+    result = stylize(tmp_path, "--manual", "-n", "6", weights=tiny_mat)
+    assert_one_line_error(result, "diverged after step 2: the loss became inf (try a smaller --lr)")
+    state = np.load(tmp_path / "out.state.npz")
+    assert int(state["step"]) == 2 and np.isfinite(state["image"]).all()
+    assert [int(r["step"]) for r in history(tmp_path / "out.csv")] == [0, 1, 2]
+    assert pixels(tmp_path / "out.png").std() > 0  # a picture, not a black image
+
+
+def test_a_real_divergence_never_writes_a_nan_image(tiny_mat, tmp_path):
+    """--lr 1e30 really diverges (float32 overflows): stopped, no NaN saved, no warnings."""
+    result = stylize(tmp_path, "--manual", "-n", "5", "--lr", "1e30", weights=tiny_mat)
+    assert_one_line_error(result, "diverged after step")
+    assert "RuntimeWarning" not in result.output
+    data = np.load(tmp_path / "out.state.npz")
+    assert np.isfinite(data["image"]).all() and np.isfinite(data["history"]).all()
+
+
+def test_a_loss_infinite_from_the_start(tiny_mat, tmp_path):
+    result = stylize(tmp_path, "--manual", "-n", "3", "--beta", "1e300", weights=tiny_mat)
+    assert_one_line_error(result, "from the start: --alpha, --beta or --tv-weight too large")
+    assert not (tmp_path / "out.png").exists() and not (tmp_path / "out.state.npz").exists()
+
+
+def test_a_size_that_cannot_fit_in_memory_is_refused_up_front(tiny_mat, tmp_path, monkeypatch):
+    def must_not_run(*a, **k):
+        raise AssertionError("the targets were computed")
+
+    monkeypatch.setattr(Objective, "__init__", must_not_run)
+    result = run(
+        "stylize", CONTENT, STYLE, "-o", tmp_path / "o.png", "--size", "30000x30000",
+        "--weights", tiny_mat,
+    )  # fmt: skip
+    assert_one_line_error(result, "style transfer at 30000x30000 needs about")
+    assert "GB are available: give a smaller --size or --max-side (about" in result.output

@@ -490,3 +490,38 @@ def test_bench_and_check_compare_int8_with_float32(tiny_mat, tmp_path):
     result, doc = check("--quant-params", quant)
     assert doc["passed"] is False and result.exit_code == 1
     assert not {c["name"]: c for c in doc["checks"]}["conv1_1"]["passed"]
+
+
+@pytest.mark.parametrize(
+    ("make", "fragment"),
+    [
+        (lambda p: np.save(p, np.zeros(38)), "a single array"),
+        (lambda p: np.savez(p, input=np.array([object()] * 38)), "pickled objects"),
+        (lambda p: np.savez(p, other=np.zeros(38)), "no 'input' and 'filter' arrays"),
+        (lambda p: p.write_bytes(b"PK\x03\x04junk"), "not a quantisation parameter file"),
+        (lambda p: _pairs(p, position=1e30), "a position is an integer within"),
+        (lambda p: _pairs(p, position=2.5), "a position is an integer within"),
+        (lambda p: _pairs(p, scale=0.0), "a scale a positive number"),
+        (lambda p: _pairs(p, scale=float("nan")), "a scale a positive number"),
+        (lambda p: np.savez(p, input=np.array(["a"] * 38), filter=np.zeros(38)), "not numbers"),
+    ],
+)
+def test_malformed_quant_params_are_one_line_errors(tiny_mat, tmp_path, make, fragment):
+    from tests.test_cli_classify import assert_one_line_error
+
+    path = tmp_path / "q.npz"
+    make(path)
+    if not path.exists():  # np.save appends .npy
+        path = tmp_path / "q.npz.npy"
+    result = run(
+        "classify", EXAMPLES / "chelsea.png", "--weights", tiny_mat, "--backend", "dlp",
+        "--quant-params", path,
+    )  # fmt: skip
+    assert_one_line_error(result, fragment)
+    assert "unsafely" not in result.output
+
+
+def _pairs(path, position=0.0, scale=1.0):
+    pairs = np.tile([0.0, 1.0], 19)
+    pairs[4:6] = (position, scale)  # conv2_1's pair
+    np.savez(path, input=pairs, filter=np.tile([0.0, 1.0], 19))

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import socket
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from tests.faults import FileServer, run_together
 from vggcli.errors import FetchError
 from vggcli.weights.fetch import Checksums, download, hash_file
 
@@ -19,62 +18,9 @@ def checksums(data: bytes) -> Checksums:
     return Checksums(len(data), hashlib.sha256(data).hexdigest(), hashlib.md5(data).hexdigest())
 
 
-class FileServer:
-    """Serves ``data`` at /file with HTTP Range support and scripted misbehaviour."""
-
-    def __init__(self) -> None:
-        self.data = PAYLOAD
-        self.ranges = True  # honour Range requests
-        self.drop_after: list[int] = []  # per request: close the connection after N body bytes
-        self.content_type = "application/octet-stream"
-        self.requests: list[str | None] = []  # the Range header of each request
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_GET(self):
-                server.requests.append(self.headers.get("Range"))
-                if self.path != "/file":
-                    self.send_error(404, "Not Found")
-                    return
-                start = 0
-                range_header = self.headers.get("Range")
-                if server.ranges and range_header:
-                    start = int(range_header.split("=")[1].split("-")[0])
-                    if start >= len(server.data):
-                        self.send_error(416, "Range Not Satisfiable")
-                        return
-                    self.send_response(206)
-                    self.send_header(
-                        "Content-Range", f"bytes {start}-{len(server.data) - 1}/{len(server.data)}"
-                    )
-                else:
-                    self.send_response(200)
-                body = server.data[start:]
-                self.send_header("Content-Type", server.content_type)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                if server.drop_after:
-                    body = body[: server.drop_after.pop(0)]
-                self.wfile.write(body)
-                self.wfile.flush()
-                self.close_connection = True
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/file"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
 @pytest.fixture
 def server():
-    s = FileServer()
+    s = FileServer(PAYLOAD)
     yield s
     s.close()
 
@@ -93,7 +39,7 @@ def test_download_verifies_and_renames(server, tmp_path):
 
 def test_interrupted_download_resumes_with_a_range_request(server, tmp_path):
     dest = tmp_path / "w.mat"
-    server.drop_after = [400_000]
+    server.faults.drop_after = [400_000]
     with pytest.raises(FetchError, match=r"broke off.*kept in .*run the command again to resume"):
         download(server.url, dest, checksums(PAYLOAD))
     part = tmp_path / "w.mat.part"
@@ -106,7 +52,7 @@ def test_interrupted_download_resumes_with_a_range_request(server, tmp_path):
 def test_resume_against_a_server_without_ranges_starts_over(server, tmp_path):
     dest = tmp_path / "w.mat"
     (tmp_path / "w.mat.part").write_bytes(PAYLOAD[:1000])
-    server.ranges = False
+    server.faults.ranges = False
     download(server.url, dest, checksums(PAYLOAD))
     assert dest.read_bytes() == PAYLOAD
 
@@ -134,7 +80,7 @@ def test_a_truncated_file_on_the_server_fails_the_size_check(server, tmp_path):
 
 
 def test_html_answers_and_http_errors(server, tmp_path):
-    server.content_type = "text/html; charset=utf-8"
+    server.faults.content_type = "text/html; charset=utf-8"
     with pytest.raises(FetchError, match="HTML page"):
         download(server.url, tmp_path / "a.mat", checksums(PAYLOAD))
     with pytest.raises(FetchError, match="HTTP 404"):
@@ -194,3 +140,73 @@ class _Bar:
 
     def __exit__(self, *exc):
         return False
+
+
+DOWNLOAD = """
+from vggcli.weights.fetch import Checksums, download
+start_together()
+got = download({url!r}, {dest!r}, Checksums({size}, {sha!r}, None),
+               on_wait=lambda: print("waiting", flush=True))
+print(got.sha256)
+"""
+
+
+def test_two_downloads_at_once_install_one_verified_file(server, tmp_path):
+    server.faults.chunk_delay = 0.02  # both are still streaming when the second one starts
+    dest = tmp_path / "w.mat"
+    expected = checksums(PAYLOAD)
+    code = DOWNLOAD.format(url=server.url, dest=str(dest), size=len(PAYLOAD), sha=expected.sha256)
+    results = run_together(code, count=2)
+    assert [r.returncode for r in results] == [0, 0], [r.stderr for r in results]
+    assert dest.read_bytes() == PAYLOAD
+    assert all(r.stdout.split()[-1] == expected.sha256 for r in results)
+    assert "waiting" in results[0].stdout + results[1].stdout
+    assert len(server.requests) == 1  # the second found the first one's verified file
+
+
+def test_the_file_on_disk_is_verified_not_the_bytes_received(server, tmp_path, monkeypatch):
+    """A part file that changes under the download (another writer, a bad disk) is caught."""
+    from vggcli.weights import fetch
+
+    dest = tmp_path / "w.mat"
+    real_stream = fetch._stream
+
+    def stream_then_damage(url, part, *args):
+        real_stream(url, part, *args)
+        with open(part, "r+b") as f:
+            f.seek(1000)
+            f.write(b"\0" * 10)
+
+    monkeypatch.setattr(fetch, "_stream", stream_then_damage)
+    with pytest.raises(FetchError, match="not the expected one"):
+        download(server.url, dest, checksums(PAYLOAD))
+    assert not dest.exists()
+
+
+def test_a_server_sending_other_bytes_is_caught(server, tmp_path):
+    server.faults.wrong_bytes = True
+    with pytest.raises(FetchError, match="not the expected one"):
+        download(server.url, tmp_path / "w.mat", checksums(PAYLOAD))
+    assert not (tmp_path / "w.mat").exists() and not (tmp_path / "w.mat.part").exists()
+
+
+def test_a_stalled_server_times_out(server, tmp_path):
+    server.faults.stall = 3.0
+    with pytest.raises(FetchError, match=r"broke off|cannot reach"):
+        download(server.url, tmp_path / "w.mat", checksums(PAYLOAD), timeout=0.5)
+
+
+@pytest.mark.parametrize("url", ["notaurl", "ftp//x", ""])
+def test_an_address_that_is_not_a_url(url, tmp_path):
+    with pytest.raises(FetchError, match="not a download address"):
+        download(url, tmp_path / "w.mat")
+
+
+def test_fetch_weights_with_a_bad_url_is_one_line():
+    from click.testing import CliRunner
+
+    from tests.test_cli_classify import assert_one_line_error
+    from vggcli.cli import main
+
+    result = CliRunner().invoke(main, ["fetch-weights", "--url", "notaurl"])
+    assert_one_line_error(result, "not a download address")

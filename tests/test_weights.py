@@ -167,7 +167,7 @@ def test_resolve_converts_a_mat_file_once(tiny_mat):
     notes = []
     first = weights_cache.resolve_weights(str(tiny_mat), need_classifier=True, notify=notes.append)
     second = weights_cache.resolve_weights(str(tiny_mat), need_classifier=True, notify=notes.append)
-    assert len(notes) == 1 and "converting" in notes[0]
+    assert len(notes) == 1 and "converted" in notes[0] and "vgg cache clear" in notes[0]
     assert first.path == second.path and isinstance(second.params["conv1_1"][0], np.memmap)
     assert weights_cache.resolve_weights(first.path, need_classifier=True).source == "matconvnet"
 

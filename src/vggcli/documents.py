@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 
+from vggcli.cachedir import Entry
 from vggcli.classify import ImageResult, Summary
 from vggcli.measure.check import Check, LayerDivergence
 from vggcli.measure.harness import BenchReport, Result, Timing
@@ -166,3 +168,13 @@ def _check(c: Check | LayerDivergence) -> dict:
 def calibrate_document(output: str, images: int, rows: list[dict]) -> dict:
     """{"output", "images", "layers": [{"layer", "input_absmax", "input_position", …}]}."""
     return {"output": output, "images": images, "layers": rows}
+
+
+def cache_document(root: Path, entries: Iterable[Entry]) -> dict:
+    """``vgg cache list --json``."""
+    return {
+        "cache": str(root),
+        "entries": [
+            {"name": e.name, "path": str(e.path), "bytes": e.size, "what": e.what} for e in entries
+        ],
+    }

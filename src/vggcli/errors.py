@@ -27,3 +27,17 @@ class UsageError(VggError):
 
 class OutputError(VggError):
     """An output file or folder cannot be written."""
+
+
+class Diverged(VggError):
+    """The optimisation's loss stopped being a finite number; the last finite state is kept."""
+
+
+def read_failure(e: Exception) -> str:
+    """The reason a file could not be read, in a few words: an OSError's strerror, and never
+    numpy's advice to load a file with pickles "unsafely" (vggcli never unpickles)."""
+    if isinstance(e, OSError) and e.strerror:
+        return e.strerror
+    if "pickle" in str(e):
+        return "it holds pickled objects, which vggcli never loads"
+    return str(e)

@@ -2,7 +2,7 @@
 
 Errors the user can fix (:class:`vggcli.errors.VggError`) print as one ``Error: …`` line and exit
 with status 1; ``--json`` puts exactly one JSON document on stdout (:mod:`vggcli.documents`).
-One module per command: classify, fetch, stylize, bench, profile, check, calibrate.
+One module per command: classify, fetch, stylize, bench, profile, check, calibrate, cache.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import click
 from vggcli import __version__
 from vggcli._malloc import keep_freed_memory
 from vggcli.cli.bench import bench_command
+from vggcli.cli.cache import cache_command
 from vggcli.cli.calibrate import calibrate_command
 from vggcli.cli.check import check_command
 from vggcli.cli.classify import classify
@@ -71,5 +72,6 @@ for command in (
     profile_command,
     check_command,
     calibrate_command,
+    cache_command,
 ):
     main.add_command(command)

@@ -12,6 +12,7 @@ import click
 
 from vggcli import ui
 from vggcli.cli.options import backend_option, weights_option
+from vggcli.errors import Diverged
 from vggcli.style.job import (
     MANUAL,
     PRESET,
@@ -152,6 +153,12 @@ from vggcli.style.runfiles import RunFiles
     help="Continue the run saved in STATE (written at the end, at checkpoints and on "
     "Ctrl-C); give the same images and options.",
 )
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Replace the files of an earlier run with the same output name (its history, chart, "
+    "state and checkpoints are deleted first); without it such a run is refused.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress, no notes: only the summary.")
 @backend_option
 @weights_option
@@ -159,7 +166,7 @@ from vggcli.style.runfiles import RunFiles
 def stylize(ctx, content, styles, output, manual, steps_text, stages, size_text, max_side,
             style_scale, style_blend, content_layers, style_layers, alpha, beta, tv_weight,
             pooling, optimizer, lr, init, noise, seed, clip, checkpoint_every, checkpoint_dir,
-            preserve_colors, resume, quiet, backend, weights_spec):  # fmt: skip
+            preserve_colors, resume, force, quiet, backend, weights_spec):  # fmt: skip
     """Paint CONTENT in the style of STYLE (Gatys et al.; lab manual §3.3).
 
     By default: L-BFGS with the pixels kept in 0–255, coarse to fine (256 then 512 for a
@@ -216,6 +223,7 @@ def stylize(ctx, content, styles, output, manual, steps_text, stages, size_text,
         weights_spec=weights_spec,
         resume=resume,
         preserve_colors=preserve_colors,
+        force=force,
         notify=note,
     )
     prepared = run.prepared
@@ -232,6 +240,11 @@ def stylize(ctx, content, styles, output, manual, steps_text, stages, size_text,
     started = time.perf_counter()
     try:
         final = run.run(progress)
+    except Diverged:
+        progress.close()
+        if run.state.history:  # the last finite step: its image and state
+            run.save()
+        raise
     except KeyboardInterrupt:
         progress.close()
         with _interrupts_deferred():

@@ -22,7 +22,7 @@ from vggcli.dlp.quant import QuantPair, QuantParams
 from vggcli.engine.backends.img2col import Img2colBackend
 from vggcli.engine.network import Network
 from vggcli.engine.vgg19 import CLASSIFIER_INPUT
-from vggcli.errors import ImageError, UsageError
+from vggcli.errors import ImageError, OutputError, UsageError
 from vggcli.images import check_writable, load_image, resize, to_input
 from vggcli.paths import cache_dir
 from vggcli.weights.cache import resolve_weights
@@ -119,7 +119,9 @@ def run_calibration(
     if Path(output).suffix != ".npz":
         raise UsageError(f"the output is an .npz file, got {output}")
     check_writable(output)
-    weights = resolve_weights(weights_spec, need_classifier=True, notify=notify)
+    weights = resolve_weights(
+        weights_spec, need_classifier=True, purpose="calibration", notify=notify
+    )
     result = calibrate(weights, list(images), resize_mode, on_image=on_image)
     result.params.save(output)
     return result
@@ -145,6 +147,15 @@ def default_params(weights: WeightSet, notify: Callable[[str], None] | None = No
             f"images, cached in {path}"
         )
     params = calibrate(weights, images).params
-    path.parent.mkdir(parents=True, exist_ok=True)
-    params.save(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        params.save(path)
+    except (OSError, OutputError) as e:
+        if notify:
+            reason = getattr(e, "strerror", None) or e
+            notify(
+                f"cannot cache the parameters in {path.parent} ({reason}): "
+                "calibrated again next time"
+            )
+        return params, "calibrated now (not cached)"
     return params, path

@@ -18,15 +18,17 @@ The course's ``vgg19_quant_param_new.npz`` has two float64 arrays, ``input`` and
 from __future__ import annotations
 
 import math
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from vggcli.atomic import atomic_write
-from vggcli.errors import UsageError
+from vggcli.errors import UsageError, read_failure
 
 QMIN, QMAX = -128, 127
+POSITION_LIMIT = 64  # beyond, 2^position over- or underflows what float32 activations need
 
 
 @dataclass(frozen=True)
@@ -99,22 +101,42 @@ class QuantParams:
     @staticmethod
     def load(path: Path, layers: tuple[str, ...]) -> QuantParams:
         """Read the course's format for ``layers`` (conv1_1 … fc8); UsageError if it is not."""
+        not_params = f"{path} is not a quantisation parameter file"
         try:
-            with np.load(path, allow_pickle=False) as data:
-                inputs, filters = data["input"], data["filter"]
+            data = np.load(path, allow_pickle=False)
         except FileNotFoundError:
             raise UsageError(f"quantisation parameters not found: {path}") from None
-        except (OSError, ValueError, KeyError) as e:
-            raise UsageError(
-                f"{path} is not a quantisation parameter file with 'input' and "
-                f"'filter' arrays ({e})"
-            ) from None
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+            raise UsageError(f"{not_params} ({read_failure(e)})") from None
+        if not isinstance(data, np.lib.npyio.NpzFile):
+            raise UsageError(f"{not_params} (a single array; the course's .npz has two)")
+        try:
+            with data:
+                inputs, filters = data["input"], data["filter"]
+        except KeyError:
+            raise UsageError(f"{not_params} (no 'input' and 'filter' arrays)") from None
+        except ValueError as e:
+            raise UsageError(f"{not_params} ({read_failure(e)})") from None
         expected = (2 * len(layers),)
         if inputs.shape != expected or filters.shape != expected:
             raise UsageError(
                 f"{path} has {inputs.size // 2} input and {filters.size // 2} "
                 f"filter pairs; this network has {len(layers)} conv/fc layers"
             )
+        for name, a in (("input", inputs), ("filter", filters)):
+            if a.dtype.kind not in "iuf":
+                raise UsageError(f"{not_params} ({name!r} holds {a.dtype} values, not numbers)")
+            positions, scales = a[0::2].astype(np.float64), a[1::2].astype(np.float64)
+            bad = ~np.isfinite(positions) | (positions != np.round(positions))
+            bad |= np.abs(np.nan_to_num(positions)) > POSITION_LIMIT
+            bad |= ~np.isfinite(scales) | (np.nan_to_num(scales) <= 0)
+            if bad.any():
+                k = int(np.argmax(bad))
+                raise UsageError(
+                    f"{path}: the {name} pair of {layers[k]} is ({positions[k]:g}, "
+                    f"{scales[k]:g}); a position is an integer within ±{POSITION_LIMIT} and "
+                    "a scale a positive number"
+                )
 
         def pairs(a):
             return tuple(QuantPair(int(a[i]), float(a[i + 1])) for i in range(0, a.size, 2))

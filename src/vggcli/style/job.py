@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -18,7 +19,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from vggcli.engine import models
+from vggcli import memory
+from vggcli.engine import models, vgg19
 from vggcli.engine.network import Network
 from vggcli.errors import ImageError, UsageError
 from vggcli.images import load_image, resize, to_input
@@ -177,6 +179,19 @@ STEP_PER_FORWARD = 1.3  # a step takes about 1.3x the time the targets took per 
 # at 256 and 512 with winograd: the first forward passes also allocate and transform filters)
 
 
+MEMORY_PER_ACTIVATION = 2.5  # bytes of memory per byte of one forward pass's activations:
+# measured peak RSS 1.37 GB at 512x512 (winograd) for 0.65 GB of activations, with a margin
+
+
+def memory_needed(layers: tuple[vgg19.Layer, ...], size: tuple[int, int]) -> int:
+    """Bytes a style transfer at ``size`` (H, W) needs: from the activations (float32) of the
+    convolutional part of ``layers``, which it records for the backward pass."""
+    conv_part = tuple(layer for layer in layers if layer.name in vgg19.CONV_PART_NAMES)
+    costs = vgg19.plan(conv_part, (1, 3, *size))
+    activations = 4 * sum(math.prod(cost.out_shape) for cost in costs)
+    return int(MEMORY_PER_ACTIVATION * activations)
+
+
 def prepare(job: StylizeJob, network: Network, resume: Path | None = None) -> Prepared:
     """Load the images, compute every stage's targets, make (or read back) the starting state."""
     pre = network.weights.preprocessing
@@ -184,6 +199,12 @@ def prepare(job: StylizeJob, network: Network, resume: Path | None = None) -> Pr
     content_img = load_image(job.content)
     final = output_size(content_img.size, job.size, job.max_side)
     stages = plan(final, job.stages, job.steps, options.optimizer)
+    memory.require(
+        memory_needed(network.layers, final),
+        "style transfer",
+        final,
+        "give a smaller --size or --max-side",
+    )
     style_images = [load_image(p) for p in job.styles]
     objectives, per_step = [], []
     for stage in stages:
@@ -227,7 +248,11 @@ def prepare(job: StylizeJob, network: Network, resume: Path | None = None) -> Pr
         fingerprint["stages"] = [stage.label for stage in stages]
     content_rgb = np.asarray(resize(content_img, final))
     if resume is not None:
-        initial = load_state(resume, fingerprint)
+        images = {
+            "content": job.content.name,
+            "styles": ", ".join(p.name for p in job.styles),
+        }
+        initial = load_state(resume, fingerprint, images)
     else:
         initial = RunState(initial_image(first.content_input, options, init_image), 0)
     return Prepared(stages, objectives, content_rgb, initial, fingerprint, per_step)
@@ -328,16 +353,27 @@ def open_run(
     weights_spec: str | None,
     resume: Path | None = None,
     preserve_colors: bool = False,
+    force: bool = False,
     notify: Callable[[str], None] | None = None,
 ) -> Stylization:
-    """Check the outputs, load weights and images, compute the targets: a run ready to go."""
+    """Check the outputs, load weights and images, compute the targets: a run ready to go.
+    ``force``: replace the files of an earlier run with the same output name (else a
+    UsageError, unless ``resume``)."""
     for path in (job.content, *job.styles):
         if not Path(path).exists():
             raise ImageError(f"image not found: {path}")
     models.require(backend, need_gradients=True)
-    files.check()
+    files.check(resume=resume is not None, force=force)
     weights = resolve_weights(weights_spec, need_classifier=False, notify=notify)
     model = models.build_model(backend, weights, need_gradients=True, pooling=job.options.pooling)
     if notify:
         notify(f"backend {model.label} · weights {weights.description} · computing the targets")
-    return Stylization(prepare(job, model, resume), files, weights, preserve_colors)
+    prepared = prepare(job, model, resume)
+    if resume is not None and prepared.initial.step >= prepared.total_steps:
+        raise UsageError(
+            f"{resume} is at step {prepared.initial.step}: it has already made the "
+            f"{prepared.total_steps} steps asked for; give more with -n to continue it"
+        )
+    if force:
+        files.clear_earlier_run()
+    return Stylization(prepared, files, weights, preserve_colors)

@@ -12,11 +12,13 @@ projected onto them. Without, the manual's unbounded update.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from vggcli.errors import Diverged
 from vggcli.style.objective import Losses, Objective
 from vggcli.style.optim import LBFGS, State, make_optimizer
 
@@ -57,6 +59,20 @@ class StyleTransfer:
         self.state = state
         self.stop_reason: str | None = None  # why a driving optimiser (L-BFGS) stopped
 
+    def _diverged(self, losses: Losses) -> Diverged:
+        """The error of a loss that is not a finite number at the current state (``self.state``
+        is the last state whose loss was finite, or the initial one)."""
+        if not self.state.history:
+            return Diverged(
+                f"the loss is {losses.total:g} from the start: --alpha, --beta or --tv-weight "
+                "too large, or weights that are not finite numbers"
+            )
+        hint = "" if isinstance(self.optimizer, LBFGS) else " (try a smaller --lr)"
+        return Diverged(
+            f"the optimisation diverged after step {self.state.step}: the loss became "
+            f"{losses.total:g}{hint}; the image and state of step {self.state.step} are kept"
+        )
+
     def _record(self, step: int, losses: Losses, image: np.ndarray, on_step: OnStep | None):
         history = self.state.history
         h, w = image.shape[2:]
@@ -70,23 +86,38 @@ class StyleTransfer:
     def run(self, until: int, on_step: OnStep | None = None) -> RunState:
         """Optimise until ``until`` updates have been made in total; returns the final state.
 
-        A KeyboardInterrupt leaves ``self.state`` consistent (the last completed step).
+        A KeyboardInterrupt leaves ``self.state`` consistent (the last completed step); so does
+        :class:`~vggcli.errors.Diverged`, raised when the loss stops being a finite number
+        (``self.state`` is then the last step whose loss was finite).
         """
-        if isinstance(self.optimizer, LBFGS):
-            self._run_lbfgs(self.optimizer, until, on_step)
-        else:
-            self._run_steps(until, on_step)
-        final, _ = self.objective.evaluate(self.state.image, gradient=False)
+        self._finite_state: RunState | None = None  # the last state whose loss was finite
+        with np.errstate(over="ignore", invalid="ignore"):  # overflows end in Diverged
+            if isinstance(self.optimizer, LBFGS):
+                self._run_lbfgs(self.optimizer, until, on_step)
+            else:
+                self._run_steps(until, on_step)
+            final, _ = self.objective.evaluate(self.state.image, gradient=False)
+            self._check(final)
         self._record(self.state.step, final, self.state.image, on_step)
         return self.state
+
+    def _check(self, losses: Losses, grad: np.ndarray | None = None) -> None:
+        """Go back to the last finite state and raise Diverged unless the loss (and ``grad``)
+        are finite numbers."""
+        if math.isfinite(losses.total) and (grad is None or np.isfinite(grad).all()):
+            return
+        if self._finite_state is not None:
+            self.state = self._finite_state
+        raise self._diverged(losses)
 
     def _run_steps(self, until: int, on_step: OnStep | None) -> None:
         """A stepping optimiser: evaluate, record, update, until ``until`` updates."""
         while self.state.step < until:
             s = self.state
             losses, grad = self.objective.evaluate(s.image)
+            self._check(losses, grad)
             self._record(s.step, losses, s.image, on_step)
-            s = self.state
+            s = self._finite_state = self.state
             image, opt_state = self.optimizer.step(s.image, grad, s.optimizer_state)
             if self.bounds is not None:
                 image = np.clip(image, *self.bounds, out=image)
@@ -101,6 +132,7 @@ class StyleTransfer:
         def fun(flat: np.ndarray):
             x = flat.reshape(shape).astype(np.float32)
             losses, grad = self.objective.evaluate(x)
+            self._check(losses, grad)  # the state is the last accepted iterate: finite
             last.update(flat=flat.copy(), losses=losses)
             self._record(self.state.step, losses, x, on_step)
             return losses.total, grad.astype(np.float64).ravel()
@@ -111,6 +143,7 @@ class StyleTransfer:
                 losses = last["losses"]
             else:
                 losses, _ = self.objective.evaluate(x, gradient=False)
+            self._check(losses)
             self.state = self.state.replace(image=x, step=self.state.step + 1)
             self._record(self.state.step, losses, x, on_step)
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import zipfile
 from dataclasses import asdict
 from pathlib import Path
 
@@ -18,7 +20,7 @@ import numpy as np
 
 from vggcli import __version__
 from vggcli.atomic import atomic_write
-from vggcli.errors import OutputError, UsageError
+from vggcli.errors import OutputError, UsageError, read_failure
 from vggcli.images import check_writable, from_input, image_format, preserve_colors, save_image
 from vggcli.style.chart import loss_chart
 from vggcli.style.objective import StyleOptions
@@ -55,20 +57,57 @@ class RunFiles:
             Path(checkpoint_dir) if checkpoint_dir else self.output.with_name(stem + "_checkpoints")
         )
 
-    def check(self) -> None:
-        """Fail now, before any iteration, if the outputs cannot be written."""
+    def check(self, *, resume: bool = False, force: bool = False) -> None:
+        """Fail now, before any iteration, if the outputs cannot be written, or if they belong
+        to an earlier run that neither ``resume`` (continue it) nor ``force`` (replace it) was
+        given for. Creates nothing (the checkpoint folder comes with the first checkpoint)."""
         check_writable(self.output)
         if self.checkpoint_every:
+            folder = self.checkpoint_dir
+            if folder.exists() and not folder.is_dir():
+                raise OutputError(f"cannot create the folder {folder}: a file has that name")
+            while not folder.exists():
+                folder = folder.parent
+            if not os.access(folder, os.W_OK):
+                raise OutputError(f"cannot write to {folder} (permission denied)")
+        earlier = self.earlier_run()
+        if earlier and not resume and not force:
+            raise UsageError(
+                f"{self.output} would replace an earlier run's files ({', '.join(earlier)}): "
+                f"continue it with --resume {self.state}, replace it with --force, or give "
+                "another -o"
+            )
+
+    def checkpoints(self) -> list[Path]:
+        """This run's checkpoint images (``<stem>_NNNNN<suffix>``) in the checkpoint folder."""
+        if not self.checkpoint_dir.is_dir():
+            return []
+        pattern = f"{self.output.stem}_[0-9][0-9][0-9][0-9][0-9]{self.output.suffix}"
+        return sorted(self.checkpoint_dir.glob(pattern))
+
+    def earlier_run(self) -> list[str]:
+        """The names of the files of an earlier run with this output name."""
+        files = [p.name for p in (self.output, self.history, self.state) if p.exists()]
+        count = len(self.checkpoints())
+        return files + ([f"{count} checkpoints in {self.checkpoint_dir}"] if count else [])
+
+    def clear_earlier_run(self) -> None:
+        """``--force``: delete the earlier run's history, chart, state and checkpoints (its
+        image is replaced when this run saves its own), so none mixes with this run's."""
+        for path in (self.history, self.chart, self.state, *self.checkpoints()):
             try:
-                self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+                path.unlink(missing_ok=True)
             except OSError as e:
-                raise OutputError(f"cannot create {self.checkpoint_dir}: {e.strerror}") from None
-            check_writable(self.checkpoint_dir / "probe.png")
+                raise OutputError(f"cannot delete {path}: {e.strerror or e}") from None
 
     def is_checkpoint(self, step: int) -> bool:
         return bool(self.checkpoint_every) and step % self.checkpoint_every == 0
 
     def checkpoint(self, step: int, rgb: np.ndarray) -> Path:
+        try:
+            self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise OutputError(f"cannot create {self.checkpoint_dir}: {e.strerror or e}") from None
         path = self.checkpoint_dir / f"{self.output.stem}_{step:05d}{self.output.suffix}"
         return save_image(rgb, path)
 
@@ -123,9 +162,10 @@ def save_state(path: Path, state: RunState, fingerprint: dict, optimizer: str) -
     return path
 
 
-def load_state(path: Path, fingerprint: dict) -> RunState:
+def load_state(path: Path, fingerprint: dict, images: dict[str, str] | None = None) -> RunState:
     """Read a state file (format 2, or 1 of vggcli 0.1.0) and check that it belongs to this
-    run; UsageError otherwise."""
+    run; UsageError otherwise, naming what differs (``images``: the file names of the
+    fingerprint's ``content`` and ``styles``, to name them instead of their checksums)."""
     path = Path(path)
     try:
         with np.load(path, allow_pickle=False) as data:
@@ -150,16 +190,39 @@ def load_state(path: Path, fingerprint: dict) -> RunState:
         raise
     except FileNotFoundError:
         raise UsageError(f"state file not found: {path}") from None
-    except (OSError, ValueError, KeyError, EOFError) as e:
-        raise UsageError(f"{path} is not a vggcli state file ({e})") from None
+    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as e:
+        raise UsageError(
+            f"{path} is not a vggcli state file, or a damaged one ({read_failure(e)}); its "
+            "checkpoints are "
+            "intact: start again with --init CHECKPOINT.png"
+        ) from None
     defaults = asdict(StyleOptions())  # options added since the file was written: their defaults
     if isinstance(saved.get("options"), dict):
         saved["options"] = {**{k: defaults[k] for k in NEW_OPTIONS}, **saved["options"]}
-    differences = [
-        f"{key}: {saved.get(key)!r} in the state, {fingerprint.get(key)!r} now"
-        for key in sorted(set(saved) | set(fingerprint))
-        if saved.get(key) != fingerprint.get(key)
-    ]
+    differences = _differences(saved, fingerprint, images or {})
     if differences:
-        raise UsageError(f"{path} belongs to another run ({'; '.join(differences)})")
+        raise UsageError(f"{path} belongs to another run: {'; '.join(differences)}")
     return state
+
+
+def _differences(saved: dict, now: dict, images: dict[str, str]) -> list[str]:
+    """What differs between two fingerprints, in the words of the command line."""
+    found = []
+    for key in sorted(set(saved) | set(now)):
+        before, after = saved.get(key), now.get(key)
+        if before == after:
+            continue
+        if key == "content" and key in images:
+            found.append(f"the content image {images[key]} is not the state's")
+        elif key == "styles" and key in images:
+            found.append(f"the style images ({images[key]}) or --style-blend are not the state's")
+        elif key == "options" and isinstance(before, dict) and isinstance(after, dict):
+            found.extend(
+                f"--{name.replace('_', '-')} {before.get(name)!r} in the state, "
+                f"{after.get(name)!r} now"
+                for name in sorted(set(before) | set(after))
+                if before.get(name) != after.get(name)
+            )
+        else:
+            found.append(f"{key} {before!r} in the state, {after!r} now")
+    return found

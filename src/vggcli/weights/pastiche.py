@@ -135,6 +135,8 @@ def read_legacy_torch(f: BinaryIO) -> dict[str, np.ndarray]:
     for name, record in records.items():
         if not isinstance(record, _TensorRecord):
             raise WeightsError(f"{name} in the weights file is not a tensor")
+        if record.offset < 0 or any(v < 0 for v in (*record.size, *record.stride)):
+            raise WeightsError(f"{name} in the weights file has a negative offset, size or stride")
         flat = data[record.storage.key][record.offset :]
         itemsize = record.storage.dtype.itemsize
         needed = 1 + sum((s - 1) * st for s, st in zip(record.size, record.stride, strict=True))

@@ -1,0 +1,68 @@
+"""``vgg cache list|clear``: see what vggcli keeps on disk and free it."""
+
+from __future__ import annotations
+
+import click
+
+from vggcli import cachedir, ui
+from vggcli.cli.options import emit_json, json_option
+from vggcli.documents import cache_document
+from vggcli.errors import UsageError
+from vggcli.paths import CACHE_ENV, cache_dir
+
+
+def _mb(size: int) -> str:
+    return f"{size / 1e6:,.1f} MB"
+
+
+@click.group("cache")
+def cache_command() -> None:
+    """See and free what vggcli keeps on disk: installed weights, .mat files converted on
+    first use (about 550 MB each), downloads, int8 parameters.
+
+    \b
+    The folder is the platform's user cache (here: see `vgg cache list`), or $VGGCLI_CACHE_DIR.
+    """
+
+
+@cache_command.command("list")
+@json_option
+def cache_list(as_json):
+    """Everything in the cache, with its size.
+
+    \b
+    Example:
+      vgg cache list
+    """
+    found = cachedir.entries()
+    if as_json:
+        emit_json(cache_document(cache_dir(), found))
+        return
+    ui.out.print(f"cache {cache_dir()} (${CACHE_ENV} moves it)")
+    if not found:
+        ui.out.print("  empty")
+        return
+    for entry in found:
+        ui.out.print(f"  {entry.name:34} {_mb(entry.size):>11}  {entry.what}")
+    ui.out.print(f"  {'total':34} {_mb(sum(e.size for e in found)):>11}")
+
+
+@cache_command.command("clear")
+@click.argument("names", nargs=-1)
+@click.option("--all", "everything", is_flag=True, help="Delete everything in the cache.")
+def cache_clear(names, everything):
+    """Delete NAMES (as `vgg cache list` shows them), or everything with --all.
+
+    \b
+    Examples:
+      vgg cache clear weights/converted/3f2a9c0d1e4b5a6f
+      vgg cache clear --all
+    """
+    if not names and not everything:
+        raise UsageError("name what to delete (see `vgg cache list`), or give --all")
+    if names and everything:
+        raise UsageError("give names or --all, not both")
+    removed = cachedir.remove(list(names))
+    for entry in removed:
+        ui.out.print(f"deleted {entry.name} ({_mb(entry.size)})")
+    ui.out.print(f"freed {_mb(sum(e.size for e in removed))}")
