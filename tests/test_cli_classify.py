@@ -317,3 +317,14 @@ def test_a_damaged_image_in_a_file_list_is_reported_and_the_list_goes_on(tiny_ma
     table = run("classify", "--file-list", listing, "--weights", tiny_mat)
     assert table.exit_code == 1 and "accuracy" in table.stdout  # the list was reported
     assert "1 of 2 images could not be classified" in table.stderr
+
+
+def test_a_narrow_table_shows_file_names_not_a_shared_prefix():
+    from vggcli.ui import short_names
+
+    deep = "/data/a/very/long/folder/of/validation/images"
+    folder, names = short_names([f"{deep}/cat.png", f"{deep}/sub/dog.jpg"])
+    assert folder == deep and names == ["cat.png", "sub/dog.jpg"]
+    assert short_names(["cat.png", "dog.png"]) == ("", ["cat.png", "dog.png"])
+    assert short_names([f"{deep}/cat.png"]) == ("", [f"{deep}/cat.png"])
+    assert short_names(["/x/cat.png", "rel/dog.png"]) == ("", ["/x/cat.png", "rel/dog.png"])

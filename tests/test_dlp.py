@@ -325,7 +325,10 @@ def test_default_parameters_are_calibrated_once_and_cached(tiny_mat):
     notes = []
     first, path = default_params(weights, notes.append)
     second, _ = default_params(weights, notes.append)
-    assert len(notes) == 1 and "calibrating" in notes[0] and path.is_file()
+    assert len(notes) == 5 and "calibrating" in notes[0] and path.is_file()
+    assert notes[1:] == [
+        f"  calibration image {k}/4: {p.name}" for k, p in enumerate(packaged_images(), start=1)
+    ]
     assert first == second
 
 
@@ -484,6 +487,22 @@ def test_bench_and_check_compare_int8_with_float32(tiny_mat, tmp_path):
     failing = [name for name, c in rows.items() if c["max_rel_error"] > c["tolerance"]]
     assert doc["passed"] is (not failing)
     assert result.exit_code == (1 if failing else 0)
+    prediction = doc["prediction"]  # the int8 prediction against the float one
+    for backend, key in (("img2col", "top1_a"), ("dlp", "top1_b")):
+        classified = json.loads(
+            run(
+                "classify", EXAMPLES / "chelsea.png", "--backend", backend, "--weights",
+                tiny_mat, "--json",
+            ).stdout
+        )  # fmt: skip
+        assert classified["results"][0]["top"][0]["class_id"] == prediction[key]
+    assert prediction["same_class"] is (prediction["top1_a"] == prediction["top1_b"])
+    assert 0 <= prediction["max_abs_dp"] < 1
+    text = run(
+        "check", EXAMPLES / "chelsea.png", "--compare", "img2col,dlp", "--weights", tiny_mat
+    ).output
+    assert "shown, not checked" in text or "first layer that goes wrong" in text
+    assert f"img2col top-1 {prediction['top1_a']}, dlp top-1 {prediction['top1_b']}" in text
     # parameters that saturate every activation must fail the check, with exit status 1
     quant = tmp_path / "clipping.npz"
     np.savez(quant, input=np.tile([-20.0, 1.0], 19), filter=np.tile([-20.0, 1.0], 19))

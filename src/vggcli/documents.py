@@ -15,7 +15,7 @@ from pathlib import Path
 
 from vggcli.cachedir import Entry
 from vggcli.classify import ImageResult, Summary
-from vggcli.measure.check import Check, LayerDivergence
+from vggcli.measure.check import Agreement, Check, LayerDivergence
 from vggcli.measure.harness import BenchReport, Result, Timing
 from vggcli.measure.profile import Profile
 from vggcli.weights.weightset import WeightSet
@@ -139,10 +139,21 @@ def profile_document(profile: Profile) -> dict:
 # --- vgg check -----------------------------------------------------------------------------------
 
 
-def check_document(checks: Iterable[Check | LayerDivergence]) -> dict:
-    """{"passed", "checks": [{"name", "max_rel_error", "tolerance", "passed", …}]}."""
+def check_document(
+    checks: Iterable[Check | LayerDivergence], agreement: Agreement | None = None
+) -> dict:
+    """{"passed", "checks": [{"name", "max_rel_error", "tolerance", "passed", …}]}, and with
+    IMAGE --compare A,B through the softmax "prediction": {"top1_a", "top1_b", …}."""
     checks = list(checks)
-    return {"passed": all(c.passed for c in checks), "checks": [_check(c) for c in checks]}
+    document = {"passed": all(c.passed for c in checks), "checks": [_check(c) for c in checks]}
+    if agreement is not None:
+        document["prediction"] = {
+            "top1_a": agreement.top1_a,
+            "top1_b": agreement.top1_b,
+            "same_class": agreement.same_class,
+            "max_abs_dp": agreement.max_abs_dp,
+        }
+    return document
 
 
 def _check(c: Check | LayerDivergence) -> dict:

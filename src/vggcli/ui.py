@@ -7,6 +7,7 @@ and progress to stderr, so that ``--json`` output (stdout) is never mixed with t
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Iterable
 
@@ -61,8 +62,24 @@ def topk_table(result: ImageResult) -> Table:
     return table
 
 
+def short_names(paths: list[str]) -> tuple[str, list[str]]:
+    """(the folder all ``paths`` share, each path relative to it): a narrow table shows the
+    file names instead of the same long prefix on every row. ("", paths) when they share none."""
+    if len(paths) < 2:
+        return "", paths
+    common = os.path.commonpath(paths) if len({os.path.isabs(p) for p in paths}) == 1 else ""
+    if common in paths:  # one of them is the common path itself: keep its folder
+        common = os.path.dirname(common)
+    if not common or common in (".", os.sep):
+        return "", paths
+    return common, [os.path.relpath(p, common) for p in paths]
+
+
 def file_list_table(results: Iterable[ImageResult]) -> Table:
-    table = Table(title="per image", title_justify="left", title_style="bold")
+    results = list(results)
+    folder, names = short_names([r.image for r in results])
+    title = "per image" + (f" (in {folder})" if folder else "")
+    table = Table(title=title, title_justify="left", title_style="bold")
     for name, justify in (
         ("image", "left"),
         ("label", "right"),
@@ -72,14 +89,14 @@ def file_list_table(results: Iterable[ImageResult]) -> Table:
         ("forward s", "right"),
     ):
         table.add_column(name, justify=justify)
-    for r in results:
+    for r, name in zip(results, names, strict=True):
         if r.error is not None:
-            table.add_row(r.image, str(r.label_id), Text(r.error, style="red"), "", "", "")
+            table.add_row(name, str(r.label_id), Text(r.error, style="red"), "", "", "")
             continue
         best = r.top[0]
         style = "green" if r.top1 else ("yellow" if r.top5 else "red")
         table.add_row(
-            r.image,
+            name,
             str(r.label_id),
             f"{best.class_id} {best.label}",
             f"{best.probability:.4f}",
@@ -541,16 +558,28 @@ def divergence_table(rows, a: str, b: str) -> Table:
         if r is first_bad:
             mark += Text(" ←", style="bold red")
         table.add_row(r.name, f"{r.isolated:.2e}", f"{r.propagated:.2e}", mark)
+    tolerance = f"{rows[0].tolerance:.0e}"
     if first_bad is None:
-        table.caption = f"every layer within {rows[0].tolerance:.0e} of {a}"
+        table.caption = (
+            f"ok: each layer on {a}'s input is within {tolerance} (relative) of {a}; the end to "
+            "end column adds up every earlier layer's error and is shown, not checked"
+        )
     else:
         table.caption = (
             f"first layer that goes wrong: {first_bad.name} (relative error "
-            f"{first_bad.isolated:.2e} on {a}'s input, tolerance "
-            f"{first_bad.tolerance:.0e})"
+            f"{first_bad.isolated:.2e} on {a}'s input, tolerance {tolerance})"
         )
     table.caption_justify = "left"
     return table
+
+
+def agreement_line(agreement, a: str, b: str) -> str:
+    """The two predictions of ``vgg check IMAGE --compare A,B`` in one line."""
+    verdict = "the same class" if agreement.same_class else "DIFFERENT classes"
+    return (
+        f"prediction: {a} top-1 {agreement.top1_a}, {b} top-1 {agreement.top1_b} ({verdict}); "
+        f"largest |Δp| {agreement.max_abs_dp:.2e}"
+    )
 
 
 def calibration_table(rows: list[dict]) -> Table:

@@ -2,7 +2,7 @@
 
 Errors the user can fix (:class:`vggcli.errors.VggError`) print as one ``Error: …`` line and exit
 with status 1; ``--json`` puts exactly one JSON document on stdout (:mod:`vggcli.documents`).
-One module per command: classify, fetch, stylize, bench, profile, check, calibrate, cache.
+One module per command: classify, fetch, stylize, bench, profile, check, calibrate, cache, dlp.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from vggcli.cli.cache import cache_command
 from vggcli.cli.calibrate import calibrate_command
 from vggcli.cli.check import check_command
 from vggcli.cli.classify import classify
+from vggcli.cli.dlp import dlp_command
 from vggcli.cli.fetch import fetch_weights
 from vggcli.cli.profile import profile_command
 from vggcli.cli.stylize import stylize
@@ -73,5 +74,6 @@ for command in (
     check_command,
     calibrate_command,
     cache_command,
+    dlp_command,
 ):
     main.add_command(command)

@@ -77,12 +77,14 @@ def check_command(image, backend, compare, size_text, weights_spec, quant_params
             progress_for=ui.LayerBar,
             notify=ui.note,
         )
-        document = check_document(comparison.rows)
+        document = check_document(comparison.rows, comparison.agreement)
         if as_json:
             emit_json(document)
         else:
             a, b = comparison.a, comparison.b
             ui.out.print(ui.divergence_table(comparison.rows, a.name, b.name))
+            if comparison.agreement is not None:
+                ui.out.print(ui.agreement_line(comparison.agreement, a.name, b.name))
             for m in (a, b):
                 if m.details():
                     ui.note(f"{m.label} · " + ", ".join(f"{k} {v}" for k, v in m.details().items()))

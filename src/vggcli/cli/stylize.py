@@ -52,7 +52,7 @@ from vggcli.style.runfiles import RunFiles
     "steps_text",
     metavar="N|N1,N2,…",
     help="Steps per stage (one number: every stage); a resumed run continues up to them. "
-    "Default: 60 per coarse stage and 80 at the last with lbfgs (1000 with --manual).",
+    "Default: 60 per coarse stage and 120 at the last with lbfgs (1000 with --manual).",
 )
 @click.option(
     "--stages",
@@ -96,8 +96,8 @@ from vggcli.style.runfiles import RunFiles
 @click.option(
     "--tv-weight",
     type=float,
-    help=f"Total-variation weight: smoothness against colour grain, about 1 to 100 "
-    f"[default: {PRESET['tv_weight']:g}; 0 with --manual].",
+    help=f"Total-variation weight: smoothness against colour grain (Adam from noise has some; "
+    f"L-BFGS from the content has none), about 1 to 100 [default: {PRESET['tv_weight']:g}].",
 )
 @click.option(
     "--pooling",
@@ -170,7 +170,7 @@ def stylize(ctx, content, styles, output, manual, steps_text, stages, size_text,
     """Paint CONTENT in the style of STYLE (Gatys et al.; lab manual §3.3).
 
     By default: L-BFGS with the pixels kept in 0–255, coarse to fine (256 then 512 for a
-    512-pixel picture), about two minutes on two cores. --manual is the lab manual's run.
+    512-pixel picture), about three minutes on two cores. --manual is the lab manual's run.
 
     \b
     Examples:

@@ -11,7 +11,9 @@ NCHW image flattened, float64), ``forward``, ``getOutputData``. Inference only.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
+import json
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -23,9 +25,13 @@ from vggcli.dlp.calibrate import default_params, quantized_layers
 from vggcli.dlp.quant import QuantParams
 from vggcli.engine.network import ForwardResult
 from vggcli.engine.vgg19 import CLASSIFIER_INPUT, Layer, LayerCost, plan
-from vggcli.errors import UsageError
+from vggcli.errors import OutputError, UsageError
+from vggcli.folders import present, replace_folder
+from vggcli.locks import locked
+from vggcli.paths import cache_dir
 from vggcli.weights.weightset import WeightSet
 
+INT8_FORMAT = 1  # the layout of the int8 filter cache: <layer>.int8.npy, <layer>.bias.npy
 CORES = 16  # an MLU270 has 16 cores; the course's code asks for all of them
 DLP_TOLERANCE = 0.05  # per layer, on the float network's input: int8 steps plus fp16 rounding
 
@@ -52,7 +58,12 @@ class DlpNetwork:
     tolerance = DLP_TOLERANCE
 
     def __init__(
-        self, weights: WeightSet, quant: QuantParams, module=None, quant_source: str = "given"
+        self,
+        weights: WeightSet,
+        quant: QuantParams,
+        module=None,
+        quant_source: str = "given",
+        notify: Callable[[str], None] | None = None,
     ) -> None:
         if not weights.has_classifier:
             raise UsageError(
@@ -70,6 +81,7 @@ class DlpNetwork:
         self.layers: tuple[Layer, ...] = weights.layers
         self.quant = quant
         self.quant_source = quant_source
+        self.notify = notify
         self.net = self._build()
 
     @property
@@ -111,21 +123,66 @@ class DlpNetwork:
                 net.createMlpLayer(layer.name, layer.cout, m.QuantParam(qp.position, qp.scale))
             elif layer.kind == "softmax":
                 net.createSoftmaxLayer(layer.name, 1)
+        if self.emulated:
+            self._load_int8_filters(net)
+        else:
+            self._load_filters(net)
+        return net
+
+    def _parametrised(self) -> list[tuple[int, Layer, np.ndarray, np.ndarray]]:
+        """(layer id, layer, filter, bias) of each conv/fc layer, the filter as pycnml takes it:
+        conv [Cin, K, K, Cout] → [Cout, Cin, K, K], fc [in, out] → [out, in] (views)."""
+        found = []
         for index, layer in enumerate(self.layers):
-            if layer.kind not in ("conv", "fc"):
-                continue
-            w, b = self.weights.params[layer.name]
-            w = np.asarray(w)
-            # conv [Cin, K, K, Cout] → [Cout, Cin, K, K]; fc [in, out] → [out, in]
-            w = w.transpose(3, 0, 1, 2) if layer.kind == "conv" else w.T
-            qp = self.quant.filter(layer.name)
+            if layer.kind in ("conv", "fc"):
+                w, b = self.weights.params[layer.name]
+                w = w.transpose(3, 0, 1, 2) if layer.kind == "conv" else w.T
+                found.append((index, layer, w, b))
+        return found
+
+    def _filter_qp(self, layer: Layer):
+        qp = self.quant.filter(layer.name)
+        return self.module.QuantParam(qp.position, qp.scale)
+
+    def _load_filters(self, net) -> None:
+        """The course's loadParams calls (flattened float64), one layer at a time."""
+        for index, layer, w, b in self._parametrised():
             net.loadParams(
                 index,
                 np.ascontiguousarray(w, dtype=np.float64).reshape(-1),
                 np.asarray(b, dtype=np.float64).reshape(-1),
-                m.QuantParam(qp.position, qp.scale),
+                self._filter_qp(layer),
             )
-        return net
+
+    def _load_int8_filters(self, net) -> None:
+        """The emulator's filters from the int8 cache (memory-mapped), made on first use: the
+        same int8 values loadParams would store, in a quarter of float32's memory."""
+        folder = int8_folder(self.weights, self.quant)
+        if not present(folder):
+            if self.notify:
+                self.notify(f"preparing the int8 filters once, cached in {folder}")
+            try:
+                replace_folder(folder, lambda tmp: self._write_int8_filters(net, tmp))
+            except (OSError, OutputError) as e:
+                if self.notify:
+                    reason = getattr(e, "strerror", None) or e
+                    self.notify(f"cannot cache the int8 filters ({reason}): kept in memory")
+                for index, layer, w, b in self._parametrised():
+                    net.loadParams(index, w, b, self._filter_qp(layer))
+                return
+        with locked(folder, shared=True, optional=True):
+            for index, layer, _, _ in self._parametrised():
+                wq = np.load(folder / f"{layer.name}.int8.npy", mmap_mode="r", allow_pickle=False)
+                b16 = np.load(folder / f"{layer.name}.bias.npy", allow_pickle=False)
+                net.loadQuantizedParams(index, wq, b16, self._filter_qp(layer))
+
+    def _write_int8_filters(self, net, folder: Path) -> None:
+        for index, layer, w, b in self._parametrised():
+            wq, b16 = net.quantizeParams(index, w, b, self._filter_qp(layer))
+            np.save(folder / f"{layer.name}.int8.npy", wq)
+            np.save(folder / f"{layer.name}.bias.npy", b16)
+        meta = {"format": INT8_FORMAT, "weights": self.weights.description}
+        (folder / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
 
     def plan(self, in_shape, taps=("softmax",)) -> list[LayerCost]:
         return plan(self.layers, tuple(in_shape))
@@ -188,4 +245,17 @@ def build_dlp_network(
     else:
         quant, path = default_params(weights, notify)
         source = str(path)
-    return DlpNetwork(weights, quant, quant_source=source)
+    return DlpNetwork(weights, quant, quant_source=source, notify=notify)
+
+
+def int8_folder(weights: WeightSet, quant: QuantParams) -> Path:
+    """Where the emulator's int8 filters of these weights and parameters are cached."""
+    identity = json.dumps(
+        [
+            INT8_FORMAT,
+            weights.sha256 or weights.path or weights.description,
+            [(p.position, p.scale) for p in quant.filters],
+        ]
+    )
+    key = hashlib.sha256(identity.encode()).hexdigest()[:16]
+    return cache_dir() / "dlp" / f"int8-{weights.source}-{key}"

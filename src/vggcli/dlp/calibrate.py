@@ -146,7 +146,14 @@ def default_params(weights: WeightSet, notify: Callable[[str], None] | None = No
             f"no --quant-params: calibrating int8 parameters once on {len(images)} example "
             f"images, cached in {path}"
         )
-    params = calibrate(weights, images).params
+    done = []
+
+    def on_image(path: Path) -> None:
+        done.append(path)
+        if notify:
+            notify(f"  calibration image {len(done)}/{len(images)}: {path.name}")
+
+    params = calibrate(weights, images, on_image=on_image).params
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         params.save(path)

@@ -224,12 +224,27 @@ class LayerDivergence:
         return bool(self.isolated <= self.tolerance)
 
 
+@dataclass(frozen=True)
+class Agreement:
+    """Two classifiers' predictions on one image: top-1 class of each and the largest
+    |Δp| over the 1000 probabilities."""
+
+    top1_a: int
+    top1_b: int
+    max_abs_dp: float
+
+    @property
+    def same_class(self) -> bool:
+        return self.top1_a == self.top1_b
+
+
 def compare_networks(
     model_a, model_b, x: np.ndarray, last: str, progress=None
-) -> list[LayerDivergence]:
+) -> tuple[list[LayerDivergence], Agreement | None]:
     """Run ``x`` through both models (a Network, or the DLP path) up to ``last``, keeping
-    every layer's output, and compare them layer by layer. The tolerance is the second
-    model's (int8 for the DLP, float32 rounding otherwise)."""
+    every layer's output, and compare them layer by layer; with ``last`` the softmax, also
+    their predictions. The tolerance is the second model's (int8 for the DLP, float32
+    rounding otherwise)."""
     names = [c.layer.name for c in model_a.plan(x.shape, [last])]
     out_a = model_a.forward(x, names, progress=progress).outputs
     out_b = model_b.forward(x, names, progress=progress).outputs
@@ -247,7 +262,11 @@ def compare_networks(
             )
         )
         previous = out_a[name]
-    return rows
+    agreement = None
+    if last == "softmax":
+        pa, pb = out_a[last][0], out_b[last][0]
+        agreement = Agreement(int(np.argmax(pa)), int(np.argmax(pb)), float(np.abs(pa - pb).max()))
+    return rows, agreement
 
 
 def check_backend(name: str) -> tuple[list[Check], list[str]]:
@@ -274,6 +293,7 @@ class NetworkComparison:
     a: models.Model
     b: models.Model
     rows: list[LayerDivergence]
+    agreement: Agreement | None = None  # with the softmax: the two predictions
 
 
 def compare_on_image(
@@ -306,6 +326,6 @@ def compare_on_image(
     )
     total = 2 * sum(c.work for c in a.plan(x.shape, [last]))
     if progress_for is None:
-        return NetworkComparison(a, b, compare_networks(a, b, x, last))
+        return NetworkComparison(a, b, *compare_networks(a, b, x, last))
     with progress_for(total, f"check {a.name} vs {b.name}") as bar:
-        return NetworkComparison(a, b, compare_networks(a, b, x, last, progress=bar))
+        return NetworkComparison(a, b, *compare_networks(a, b, x, last, progress=bar))

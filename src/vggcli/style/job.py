@@ -74,7 +74,7 @@ PRESET = {  # what `vgg stylize C S` does: chosen by measurement (README, "Style
     "stages": None,  # by output size: 2 stages for 512
     "steps": None,  # stages.DEFAULT_STEPS
     "init": "content",
-    "tv_weight": 10.0,
+    "tv_weight": 0.0,  # L-BFGS from the content leaves no grain to smooth (README, figures)
     "clip": True,
 }
 MANUAL = {  # `vgg stylize C S --manual`: the lab manual's run, as vggcli 0.1.0 ran it by default

@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from vggcli.errors import OutputError, WeightsError, read_failure
+from vggcli.folders import present, replace_folder
 from vggcli.locks import locked
 from vggcli.paths import CACHE_ENV, cache_dir, downloads_dir, weights_dir
 from vggcli.weights.fetch import ByteProgress, Checksums, download, hash_file
@@ -286,35 +286,15 @@ def _unwritable(folder: Path, e: OSError) -> WeightsError:
 
 
 def save_cache(weights: WeightSet, folder: Path) -> Path:
-    """Write ``weights`` to ``folder``, as git writes objects: the new copy is written in full
-    beside the old one, then swapped in by two renames under the folder's lock (readers hold it
-    shared), and only then is the old copy deleted. A reader never sees half of it; a kill at
-    any moment leaves the old copy or the new one (:func:`present` puts back an old copy whose
-    swap was cut short) and later writers remove what killed ones left. WeightsError when the
-    cache cannot be written."""
-    folder = Path(folder)
-    tmp = folder.with_name(f".{folder.name}.tmp-{os.getpid()}")
+    """Write ``weights`` to ``folder``, replaced whole (:func:`vggcli.folders.replace_folder`:
+    a reader never sees half of it, a kill at any moment leaves the old copy or the new one).
+    WeightsError when the cache cannot be written."""
     try:
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        _remove_leftovers(folder)
-        try:
-            tmp.mkdir()
-            _write_arrays(weights, tmp)
-            with locked(folder):
-                _recover(folder)
-                old = folder.with_name(f".{folder.name}.old-{os.getpid()}")
-                if folder.exists():
-                    os.replace(folder, old)
-                os.replace(tmp, folder)
-            shutil.rmtree(old, ignore_errors=True)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+        return replace_folder(Path(folder), lambda tmp: _write_arrays(weights, tmp))
     except OSError as e:
-        raise _unwritable(folder, e) from None
+        raise _unwritable(Path(folder), e) from None
     except OutputError as e:
         raise WeightsError(f"{e}; set ${CACHE_ENV} to a writable folder") from None
-    return folder
 
 
 def _write_arrays(weights: WeightSet, folder: Path) -> None:
@@ -336,62 +316,6 @@ def _write_arrays(weights: WeightSet, folder: Path) -> None:
     }
     # meta.json last: a folder without it is never taken for a cache
     (folder / "meta.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
-
-
-def _leftovers(folder: Path, kind: str) -> list[tuple[Path, int]]:
-    """The ``.<name>.<kind>-<pid>`` folders beside ``folder``, with their writers' pids."""
-    found = []
-    for path in sorted(folder.parent.glob(f".{folder.name}.{kind}-*")):
-        pid = path.name.rsplit("-", 1)[1]
-        if path.is_dir() and pid.isdigit():
-            found.append((path, int(pid)))
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _recover(folder: Path) -> None:
-    """Under the folder's lock: put back the old copy of a swap that a kill cut short."""
-    if not is_cache(folder):
-        for old, _ in _leftovers(folder, "old"):
-            if is_cache(old):
-                os.replace(old, folder)
-                return
-
-
-def _remove_leftovers(folder: Path) -> None:
-    """Delete the partial new copies and the old copies that killed writers left behind."""
-    for kind in ("tmp", "old"):
-        for path, pid in _leftovers(folder, kind):
-            if pid != os.getpid() and not _alive(pid) and (kind == "tmp" or is_cache(folder)):
-                shutil.rmtree(path, ignore_errors=True)
-
-
-def present(folder: Path) -> bool:
-    """Whether ``folder`` holds a cache, after putting back one whose swap a kill cut short."""
-    folder = Path(folder)
-    if is_cache(folder):
-        return True
-    if not _leftovers(folder, "old"):
-        return False
-    try:
-        with locked(folder):
-            _recover(folder)
-    except (OSError, OutputError):
-        return False
-    return is_cache(folder)
-
-
-def is_cache(folder: Path) -> bool:
-    return (Path(folder) / "meta.json").is_file()
 
 
 def load_cache(folder: Path) -> WeightSet:

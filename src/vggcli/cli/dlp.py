@@ -1,0 +1,34 @@
+"""``vgg dlp run``: the course's own pycnml programs, with or without a DLP."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from vggcli.dlp.run import run_script
+
+
+@click.group("dlp")
+def dlp_command() -> None:
+    """The DLP lab bench: run the course's pycnml programs unchanged, on a DLP or emulated."""
+
+
+@dlp_command.command(
+    "run", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False}
+)
+@click.argument("script", type=click.Path(path_type=Path))
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def dlp_run(script, args):
+    """Run SCRIPT (a Python program that does `import pycnml`) with ARGS.
+
+    It gets the real pycnml when that is installed, otherwise vggcli's emulator (int8 in
+    numpy, bit-identical to `vgg classify --backend dlp`); stderr says which. The program's
+    arguments, working directory and exit status are its own. Nothing is installed: the
+    emulator is provided to this one process. Also: python -m vggcli.dlp.run SCRIPT [ARGS…]
+
+    \b
+    Example (the lab manual's §3.2 client, written for pycnml):
+      vgg dlp run vgg19_demo.py --image examples/chelsea.png
+    """
+    run_script(script, list(args))
