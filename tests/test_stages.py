@@ -190,3 +190,24 @@ def test_average_pooling_matches_torch(torch, tiny_raw, tiny_mat):
     for t in taps:
         assert rel_error(result.outputs[t], outs[t].detach().numpy()) <= 1e-4
     assert rel_error(dx, tx.grad.numpy()) <= 1e-4
+
+
+def test_the_time_left_counts_each_stage_at_its_own_rate(monkeypatch):
+    from vggcli import ui
+    from vggcli.style.job import Prepared
+    from vggcli.style.stages import Stage
+
+    prepared = Prepared(
+        [Stage((32, 32), 60), Stage((64, 64), 120)], [], None, None, {}, [0.25, 1.0]
+    )
+    assert prepared.estimate(0) == 135 and prepared.estimate(60) == 120
+    assert prepared.estimate(120) == 60 and prepared.estimate(180) == 0
+    lines = []
+    monkeypatch.setattr(ui.err, "print", lambda text, **kw: lines.append(text))
+    clock = [0.0, 30.0]  # 30 s for the first 60 steps: twice the estimated 15 s
+    monkeypatch.setattr(ui.time, "perf_counter", lambda: clock.pop(0) if clock else 30.0)
+    progress = ui.StylizeProgress(prepared, 0)
+    progress.bar = None  # the lines written when stderr is not a terminal
+    losses = type("L", (), {"total": 1.0, "content": 1.0, "style": 1.0})()
+    progress(60, losses, 1)
+    assert lines and "30 s elapsed · 4.0 min left" in lines[-1]  # 120 s · 2, not 60 steps · 0.5

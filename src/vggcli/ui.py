@@ -276,7 +276,9 @@ class StylizeProgress:
         self.last_line = now
         elapsed = now - self.started
         done = step - self.start_step
-        left = elapsed / done * (self.total - step) if done else float("nan")
+        # the stages' estimated rates, scaled by how fast the steps so far really went
+        predicted = self.prepared.estimate(self.start_step) - self.prepared.estimate(step)
+        left = self.prepared.estimate(step) * (elapsed / predicted if predicted > 0 else 1.0)
         err.print(
             f"step {step}/{self.total} · stage {where} · total {losses.total:.4g} · content "
             f"{losses.content:.4g} · style {losses.style:.4g} · {_duration(elapsed)} elapsed"

@@ -228,7 +228,9 @@ def stylize(ctx, content, styles, output, manual, steps_text, stages, size_text,
     )
     prepared = run.prepared
     note(
-        ui.stylize_plan(run.stages, options.optimizer, run.start_step, prepared.estimate(run.state))
+        ui.stylize_plan(
+            run.stages, options.optimizer, run.start_step, prepared.estimate(run.state.step)
+        )
     )
     if checkpoint_every:
         note(f"checkpoints every {checkpoint_every} steps in {files.checkpoint_dir}")

@@ -164,11 +164,11 @@ class Prepared:
         """The global step at which stage k ends."""
         return sum(stage.steps for stage in self.stages[: k + 1])
 
-    def estimate(self, state: RunState) -> float:
-        """Seconds the run still needs from ``state``."""
+    def estimate(self, step: int) -> float:
+        """Seconds the run still needs from ``step`` (each stage at its own rate)."""
         left = 0.0
         for k, stage in enumerate(self.stages):
-            done = min(max(state.step - (self.stage_end(k) - stage.steps), 0), stage.steps)
+            done = min(max(step - (self.stage_end(k) - stage.steps), 0), stage.steps)
             left += (stage.steps - done) * self.seconds_per_step[k]
         return left
 
