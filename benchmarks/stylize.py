@@ -185,11 +185,18 @@ def main() -> None:
     parser.add_argument(
         "--quality", action="store_true", help="also the time-to-quality table at 512 (long)"
     )
+    parser.add_argument(
+        "--quality-only", action="store_true", help="only the time-to-quality table (long)"
+    )
     parser.add_argument("--backends", default="winograd,img2col", help="for --quality")
     args = parser.parse_args()
     keep_freed_memory()  # as the vgg command does
     if args.one:
         print(json.dumps(one_config(*args.one, args.steps)))
+        return
+    if args.quality_only:
+        with tempfile.TemporaryDirectory() as tmp:
+            time_to_quality(args.backends.split(","), 1000, Path(tmp))
         return
     print("size       implementation   s/step   peak RSS")
     for size in ("192x320", "512x512"):

@@ -288,3 +288,15 @@ def test_state_files_from_another_run_are_refused(tiny_mat, tmp_path):
     np.savez(tmp_path / "old.npz", format=np.array(0), vggcli_version=np.array("0.0.1"))
     with pytest.raises(UsageError, match=r"written by vggcli 0\.0\.1 \(state format 0\)"):
         load_state(tmp_path / "old.npz", {})
+
+
+@pytest.mark.parametrize(
+    "values",
+    [[1e300, 1e299, 1e298], [1e308, 1.7e308, 1e-300], [float("inf"), 5.0, 4.0], [0.0, 0.0, 0.0]],
+)
+def test_the_loss_chart_draws_any_finite_range(values):
+    """--beta 1e290 gives losses near the float64 limit: the chart must still be drawn."""
+    from vggcli.style.chart import loss_chart
+
+    img = loss_chart([0, 1, 2], {"total": values}, title="t")
+    assert img.size[0] > 0 and img.getextrema() != ((255, 255), (255, 255), (255, 255))

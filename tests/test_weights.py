@@ -201,3 +201,19 @@ def test_import_installs_and_identifies(tiny_mat, monkeypatch):
     )
     monkeypatch.setattr(weights_cache, "RELEASES", {"matconvnet": fake})
     assert weights_cache.import_file(tiny_mat, force=True).release is fake
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_weights_with_nan_or_inf_are_refused_when_read(tiny_raw, tmp_path, bad):
+    from tests.test_cli_classify import assert_one_line_error, run
+
+    raw = dict(tiny_raw)
+    w, b = raw["conv3_1"]
+    w = w.copy()
+    w[0, 0, 0, 0] = bad
+    raw["conv3_1"] = (w, b)
+    path = matfiles.write_matconvnet(tmp_path / "bad.mat", raw)
+    with pytest.raises(WeightsError, match="conv3_1 has values that are not finite numbers"):
+        read_matconvnet(path)
+    result = run("classify", "examples/chelsea.png", "--weights", path, "--json")
+    assert_one_line_error(result, "not finite numbers")

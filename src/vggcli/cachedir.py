@@ -38,15 +38,15 @@ def _size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
-def _describe(path: Path) -> str:
+def _describe(path: Path, with_origin: bool) -> str:
     meta = path / "meta.json"
     if meta.is_file():
         try:
             info = json.loads(meta.read_text(encoding="utf-8"))
-            origin = info.get("origin")
+            origin = info.get("origin") if with_origin else None
             return info["description"] + (f" (from {origin})" if origin else "")
         except (OSError, ValueError, KeyError, TypeError):
-            return "damaged weights folder"
+            return "a damaged or unknown folder"
     if path.name.endswith(".part"):
         return "partial download (the next `vgg fetch-weights` resumes it)"
     if path.suffix == ".npz":
@@ -65,7 +65,8 @@ def entries() -> list[Entry]:
         for path in sorted(folder.iterdir()):
             if path.name.startswith(".") or (group == "weights" and path.name == "converted"):
                 continue
-            found.append(Entry(f"{group}/{path.name}", path, _size(path), _describe(path)))
+            what = _describe(path, with_origin=group == "weights/converted")
+            found.append(Entry(f"{group}/{path.name}", path, _size(path), what))
     return found
 
 

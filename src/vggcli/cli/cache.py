@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import click
+from rich.table import Table
 
 from vggcli import cachedir, ui
 from vggcli.cli.options import emit_json, json_option
@@ -18,10 +19,10 @@ def _mb(size: int) -> str:
 @click.group("cache")
 def cache_command() -> None:
     """See and free what vggcli keeps on disk: installed weights, .mat files converted on
-    first use (about 550 MB each), downloads, int8 parameters.
+    first use (about 550 MB each), downloads, int8 parameters and filters.
 
-    \b
-    The folder is the platform's user cache (here: see `vgg cache list`), or $VGGCLI_CACHE_DIR.
+    The folder is $VGGCLI_CACHE_DIR, else the platform's user cache folder (`vgg cache list`
+    names it).
     """
 
 
@@ -42,9 +43,14 @@ def cache_list(as_json):
     if not found:
         ui.out.print("  empty")
         return
+    table = Table(box=None, show_header=True, header_style="bold", pad_edge=False)
+    table.add_column("name (for vgg cache clear)", no_wrap=True)
+    table.add_column("size", justify="right", no_wrap=True)
+    table.add_column("what", overflow="fold")
     for entry in found:
-        ui.out.print(f"  {entry.name:34} {_mb(entry.size):>11}  {entry.what}")
-    ui.out.print(f"  {'total':34} {_mb(sum(e.size for e in found)):>11}")
+        table.add_row(entry.name, _mb(entry.size), entry.what)
+    table.add_row("total", _mb(sum(e.size for e in found)), "")
+    ui.out.print(table)
 
 
 @cache_command.command("clear")

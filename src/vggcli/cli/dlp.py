@@ -28,7 +28,9 @@ def dlp_run(script, args):
     emulator is provided to this one process. Also: python -m vggcli.dlp.run SCRIPT [ARGS…]
 
     \b
-    Example (the lab manual's §3.2 client, written for pycnml):
-      vgg dlp run vgg19_demo.py --image examples/chelsea.png
+    Examples (clients written as the course's are, in examples/dlp/):
+      vgg dlp run examples/dlp/mnist_mlp_pycnml.py 50
+      vgg dlp run examples/dlp/vgg19_pycnml.py imagenet-vgg-verydeep-19-beta16.mat \\
+        quant.npz examples/chelsea.png
     """
     run_script(script, list(args))

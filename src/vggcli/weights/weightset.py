@@ -83,6 +83,17 @@ class WeightSet:
     def num_params(self) -> int:
         return sum(w.size + b.size for w, b in self.params.values())
 
+    def check_finite(self, what: str) -> None:
+        """WeightsError naming the first layer with a NaN or infinite value (a damaged file):
+        such weights would give NaN outputs, never an error. Done when a file is read, not at
+        every load of the cache (that would page in every array)."""
+        for name, (w, b) in self.params.items():
+            if not (np.isfinite(w).all() and np.isfinite(b).all()):
+                raise WeightsError(
+                    f"{what}: {name} has values that are not finite numbers (NaN or Inf); "
+                    "the file is damaged"
+                )
+
 
 def _read_only(a: np.ndarray) -> np.ndarray:
     view = a.view()
