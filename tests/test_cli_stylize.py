@@ -352,7 +352,7 @@ def test_a_diverging_run_stops_and_keeps_the_last_finite_step(tiny_mat, tmp_path
 
     monkeypatch.setattr(Objective, "evaluate", blowing_up)
     result = stylize(tmp_path, "--manual", "-n", "6", weights=tiny_mat)
-    assert_one_line_error(result, "diverged after step 2: the loss became inf (try a smaller --lr)")
+    assert_one_line_error(result, "diverged after step 2: the loss is inf (try a smaller --lr)")
     state = np.load(tmp_path / "out.state.npz")
     assert int(state["step"]) == 2 and np.isfinite(state["image"]).all()
     assert [int(r["step"]) for r in history(tmp_path / "out.csv")] == [0, 1, 2]
@@ -368,8 +368,9 @@ def test_a_real_divergence_never_writes_a_nan_image(tiny_mat, tmp_path):
     assert np.isfinite(data["image"]).all() and np.isfinite(data["history"]).all()
 
 
-def test_a_loss_infinite_from_the_start(tiny_mat, tmp_path):
-    result = stylize(tmp_path, "--manual", "-n", "3", "--beta", "1e300", weights=tiny_mat)
+@pytest.mark.parametrize("preset", [["--manual"], []])  # Adam, and L-BFGS inside scipy
+def test_a_loss_infinite_from_the_start(tiny_mat, tmp_path, preset):
+    result = stylize(tmp_path, *preset, "-n", "3", "--beta", "1e300", weights=tiny_mat)
     assert_one_line_error(result, "from the start: --alpha, --beta or --tv-weight too large")
     assert not (tmp_path / "out.png").exists() and not (tmp_path / "out.state.npz").exists()
 

@@ -60,17 +60,21 @@ class StyleTransfer:
         self.stop_reason: str | None = None  # why a driving optimiser (L-BFGS) stopped
 
     def _diverged(self, losses: Losses) -> Diverged:
-        """The error of a loss that is not a finite number at the current state (``self.state``
-        is the last state whose loss was finite, or the initial one)."""
+        """The error of a loss (or its gradient) that is not a finite number at the current
+        state (``self.state`` is the last state whose loss was finite, or the initial one)."""
+        if math.isfinite(losses.total):
+            what = f"the gradient overflows (loss {losses.total:.3g})"
+        else:
+            what = f"the loss is {losses.total:g}"
         if not self.state.history:
             return Diverged(
-                f"the loss is {losses.total:g} from the start: --alpha, --beta or --tv-weight "
-                "too large, or weights that are not finite numbers"
+                f"{what} from the start: --alpha, --beta or --tv-weight too large, or weights "
+                "that are not finite numbers"
             )
         hint = "" if isinstance(self.optimizer, LBFGS) else " (try a smaller --lr)"
         return Diverged(
-            f"the optimisation diverged after step {self.state.step}: the loss became "
-            f"{losses.total:g}{hint}; the image and state of step {self.state.step} are kept"
+            f"the optimisation diverged after step {self.state.step}: {what}{hint}; the image "
+            f"and state of step {self.state.step} are kept"
         )
 
     def _record(self, step: int, losses: Losses, image: np.ndarray, on_step: OnStep | None):
