@@ -204,10 +204,12 @@ def test_the_time_left_counts_each_stage_at_its_own_rate(monkeypatch):
     assert prepared.estimate(120) == 60 and prepared.estimate(180) == 0
     lines = []
     monkeypatch.setattr(ui.err, "print", lambda text, **kw: lines.append(text))
-    clock = [0.0, 30.0]  # 30 s for the first 60 steps: twice the estimated 15 s
-    monkeypatch.setattr(ui.time, "perf_counter", lambda: clock.pop(0) if clock else 30.0)
+    clock = [0.0, 30.0, 50.0]  # 30 s for the first 60 steps: twice the estimated 15 s
+    monkeypatch.setattr(ui.time, "perf_counter", lambda: clock.pop(0) if clock else 50.0)
     progress = ui.StylizeProgress(prepared, 0)
     progress.bar = None  # the lines written when stderr is not a terminal
     losses = type("L", (), {"total": 1.0, "content": 1.0, "style": 1.0})()
     progress(60, losses, 1)
     assert lines and "30 s elapsed · 4.0 min left" in lines[-1]  # 120 s · 2, not 60 steps · 0.5
+    progress(70, losses, 1)  # then 10 steps of the last stage in 20 s: 2 s a step, not 1
+    assert "50 s elapsed · 3.7 min left" in lines[-1]  # 110 steps · 2 s

@@ -255,11 +255,26 @@ class StylizeProgress:
         self.started = time.perf_counter()
         self.last_line = self.started
         self.start_step = start_step
+        self.stage_start: tuple[int, int, float] | None = None  # (stage, step, time) it began
         self.bar = None
         if not quiet and err.is_terminal:
             self.bar = tqdm(
                 total=self.total, initial=start_step, desc="stylize", unit="step", ncols=80
             )
+
+    def time_left(self, step: int, stage: int, now: float) -> float:
+        """Seconds left: the stages' estimated rates scaled by how fast the steps really went,
+        those of the current stage once it has made a few (stages differ in speed)."""
+        prepared = self.prepared
+        if self.stage_start is None or self.stage_start[0] != stage:
+            self.stage_start = (stage, step, now)
+        _, first_step, first_time = self.stage_start
+        if step - first_step >= 3:
+            scale = (now - first_time) / (step - first_step) / prepared.seconds_per_step[stage]
+        else:
+            predicted = prepared.estimate(self.start_step) - prepared.estimate(step)
+            scale = (now - self.started) / predicted if predicted > 0 else 1.0
+        return prepared.estimate(step) * scale
 
     def __call__(self, step: int, losses, stage: int) -> None:
         if self.quiet:
@@ -276,9 +291,7 @@ class StylizeProgress:
         self.last_line = now
         elapsed = now - self.started
         done = step - self.start_step
-        # the stages' estimated rates, scaled by how fast the steps so far really went
-        predicted = self.prepared.estimate(self.start_step) - self.prepared.estimate(step)
-        left = self.prepared.estimate(step) * (elapsed / predicted if predicted > 0 else 1.0)
+        left = self.time_left(step, stage, now)
         err.print(
             f"step {step}/{self.total} · stage {where} · total {losses.total:.4g} · content "
             f"{losses.content:.4g} · style {losses.style:.4g} · {_duration(elapsed)} elapsed"
@@ -563,8 +576,8 @@ def divergence_table(rows, a: str, b: str) -> Table:
     tolerance = f"{rows[0].tolerance:.0e}"
     if first_bad is None:
         table.caption = (
-            f"ok: each layer on {a}'s input is within {tolerance} (relative) of {a}; the end to "
-            "end column adds up every earlier layer's error and is shown, not checked"
+            f"ok: each layer, on {a}'s input, is within {tolerance} (relative) of {a}\n"
+            "(the end to end column adds up the earlier layers' errors: shown, not checked)"
         )
     else:
         table.caption = (
