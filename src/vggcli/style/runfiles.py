@@ -89,7 +89,8 @@ class RunFiles:
         """The names of the files of an earlier run with this output name."""
         files = [p.name for p in (self.output, self.history, self.state) if p.exists()]
         count = len(self.checkpoints())
-        return files + ([f"{count} checkpoints in {self.checkpoint_dir}"] if count else [])
+        plural = "s" if count > 1 else ""
+        return files + ([f"{count} checkpoint{plural} in {self.checkpoint_dir}"] if count else [])
 
     def clear_earlier_run(self) -> None:
         """``--force``: delete the earlier run's history, chart, state and checkpoints (its
