@@ -386,3 +386,34 @@ def test_a_size_that_cannot_fit_in_memory_is_refused_up_front(tiny_mat, tmp_path
     )  # fmt: skip
     assert_one_line_error(result, "style transfer at 30000x30000 needs about")
     assert "GB are available: give a smaller --size or --max-side (about" in result.output
+
+
+STYLIZE_TOGETHER = """
+import sys
+from click.testing import CliRunner
+from vggcli.cli import main
+start_together()
+result = CliRunner().invoke(main, {args!r})
+print(result.output)
+sys.exit(result.exit_code)
+"""
+
+
+def test_two_runs_writing_one_picture_at_once(tiny_mat, tmp_path):
+    """The second is refused while the first runs; the first's files are whole and its own."""
+    from tests.faults import run_together
+
+    args = [
+        "stylize", str(CONTENT), str(STYLE), "-o", str(tmp_path / "out.png"), "--size", "64x80",
+        "--weights", str(tiny_mat), "--manual", "-n", "300", "--checkpoint-every", "50",
+    ]  # fmt: skip
+    results = run_together(STYLIZE_TOGETHER.format(args=args), count=2)
+    codes = sorted(r.returncode for r in results)
+    assert codes == [0, 1], [r.stdout + r.stderr for r in results]
+    refused = next(r for r in results if r.returncode == 1)
+    assert "another vgg stylize is writing" in refused.stdout
+    assert [int(r["step"]) for r in history(tmp_path / "out.csv")] == list(range(301))
+    state = np.load(tmp_path / "out.state.npz")
+    assert int(state["step"]) == 300
+    names = sorted(p.name for p in (tmp_path / "out_checkpoints").iterdir())
+    assert names == [f"out_{k:05d}.png" for k in range(0, 301, 50)]

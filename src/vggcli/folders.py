@@ -5,7 +5,7 @@ writes the new copy in full beside the old one (``.<name>.tmp-<pid>``), swaps it
 renames under the folder's lock (:mod:`vggcli.locks`; readers hold it shared), and only then
 deletes the old copy (``.<name>.old-<pid>``). A kill at any moment leaves the old copy or the new
 one: :func:`present` puts back an old copy whose swap was cut short, and later writers delete
-what killed ones left behind.
+what killed ones left behind. :func:`build` lets one process build a folder that several need.
 """
 
 from __future__ import annotations
@@ -46,6 +46,24 @@ def replace_folder(folder: Path, write: Callable[[Path], None]) -> Path:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return folder
+
+
+def build(
+    folder: Path,
+    write: Callable[[Path], None],
+    *,
+    force: bool = False,
+    on_wait: Callable[[], None] | None = None,
+) -> bool:
+    """Make ``folder`` with ``write`` (see :func:`replace_folder`), one builder at a time: a
+    second process waits (``on_wait`` says so first) and, unless ``force``, finds the folder
+    present and builds nothing. True when this call built it."""
+    folder = Path(folder)
+    with locked(folder.with_name(folder.name + ".build"), on_wait=on_wait):
+        if not force and present(folder):
+            return False
+        replace_folder(folder, write)
+        return True
 
 
 def present(folder: Path) -> bool:

@@ -33,18 +33,21 @@ def locked(
 ) -> Iterator[None]:
     """Hold the lock of ``path`` (exclusive, or ``shared`` among readers) for the block.
 
-    OutputError when the lock file cannot be created (an unwritable folder), unless
-    ``optional``: then the block runs unlocked (a reader of a read-only folder, which no
-    vggcli process can be writing)."""
+    ``on_wait`` is called when another process holds it, before waiting; raising there
+    refuses instead of waiting. OutputError when the lock file cannot be created (an
+    unwritable folder), unless ``optional``: then the block runs unlocked (a reader of a
+    read-only folder, which no vggcli process can be writing)."""
     lock = lock_path(path)
     try:
         lock.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
     except OSError as e:
-        if optional:
-            yield
-            return
-        raise OutputError(f"cannot write in {lock.parent}: {e.strerror or e}") from None
+        if not optional:
+            raise OutputError(f"cannot write in {lock.parent}: {e.strerror or e}") from None
+        fd = None
+    if fd is None:
+        yield
+        return
     kind = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
     try:
         try:

@@ -25,7 +25,7 @@ from vggcli.style.job import (
 )
 from vggcli.style.objective import StyleOptions
 from vggcli.style.optim import OPTIMIZERS
-from vggcli.style.runfiles import RunFiles
+from vggcli.style.runfiles import RunFiles, exclusive
 
 
 @click.command()
@@ -215,6 +215,7 @@ def stylize(ctx, content, styles, output, manual, steps_text, stages, size_text,
     )
     output = output or Path(f"{content.stem}-{styles[0].stem}.png")
     files = RunFiles(output, checkpoint_dir, checkpoint_every)
+    ctx.with_resource(exclusive(files))  # held until the command ends
     note = (lambda message: None) if quiet else ui.note
     run = open_run(
         job,

@@ -26,7 +26,7 @@ from vggcli.dlp.quant import QuantParams
 from vggcli.engine.network import ForwardResult
 from vggcli.engine.vgg19 import CLASSIFIER_INPUT, Layer, LayerCost, plan
 from vggcli.errors import OutputError, UsageError
-from vggcli.folders import present, replace_folder
+from vggcli.folders import build
 from vggcli.locks import locked
 from vggcli.paths import cache_dir
 from vggcli.weights.weightset import WeightSet
@@ -158,18 +158,22 @@ class DlpNetwork:
         """The emulator's filters from the int8 cache (memory-mapped), made on first use: the
         same int8 values loadParams would store, in a quarter of float32's memory."""
         folder = int8_folder(self.weights, self.quant)
-        if not present(folder):
-            if self.notify:
-                self.notify(f"preparing the int8 filters once, cached in {folder}")
-            try:
-                replace_folder(folder, lambda tmp: self._write_int8_filters(net, tmp))
-            except (OSError, OutputError) as e:
-                if self.notify:
-                    reason = getattr(e, "strerror", None) or e
-                    self.notify(f"cannot cache the int8 filters ({reason}): kept in memory")
-                for index, layer, w, b in self._parametrised():
-                    net.loadParams(index, w, b, self._filter_qp(layer))
-                return
+        note = self.notify or (lambda message: None)
+
+        def write(tmp: Path) -> None:
+            note(f"preparing the int8 filters once, cached in {folder}")
+            self._write_int8_filters(net, tmp)
+
+        try:
+            build(
+                folder, write, on_wait=lambda: note(f"waiting for another process writing {folder}")
+            )
+        except (OSError, OutputError) as e:
+            reason = getattr(e, "strerror", None) or e
+            note(f"cannot cache the int8 filters ({reason}): kept in memory")
+            for index, layer, w, b in self._parametrised():
+                net.loadParams(index, w, b, self._filter_qp(layer))
+            return
         with locked(folder, shared=True, optional=True):
             for index, layer, _, _ in self._parametrised():
                 wq = np.load(folder / f"{layer.name}.int8.npy", mmap_mode="r", allow_pickle=False)

@@ -9,10 +9,13 @@ run (images, sizes, options, weights) that a resume must match.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import os
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 
@@ -22,6 +25,8 @@ from vggcli import __version__
 from vggcli.atomic import atomic_write
 from vggcli.errors import OutputError, UsageError, read_failure
 from vggcli.images import check_writable, from_input, image_format, preserve_colors, save_image
+from vggcli.locks import locked
+from vggcli.paths import cache_dir
 from vggcli.style.chart import loss_chart
 from vggcli.style.objective import StyleOptions
 from vggcli.style.run import HISTORY_COLUMNS, RunState
@@ -136,6 +141,24 @@ class RunFiles:
         loss_chart(steps, series, title=f"loss history of {self.output.name}").save(buffer, "PNG")
         atomic_write(self.chart, lambda f: f.write(buffer.getvalue()))
         return self.history, self.chart
+
+
+@contextmanager
+def exclusive(files: RunFiles) -> Iterator[None]:
+    """One run at a time per output: a second ``vgg stylize`` writing the same image while this
+    one runs is refused (UsageError) instead of mixing its checkpoints and state with this
+    one's. The lock lives in the cache folder (none where that is unwritable), not beside the
+    picture, and dies with the process, kill -9 included."""
+    key = hashlib.sha256(str(files.output.resolve()).encode()).hexdigest()[:16]
+
+    def busy() -> None:
+        raise UsageError(
+            f"another vgg stylize is writing {files.output} now: wait for it to end, or give "
+            "another -o"
+        )
+
+    with locked(cache_dir() / "locks" / f"stylize-{key}", on_wait=busy, optional=True):
+        yield
 
 
 def write_run(files: RunFiles, state: RunState, fingerprint: dict, optimizer: str, rgb) -> None:

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from vggcli.errors import OutputError, WeightsError, read_failure
-from vggcli.folders import present, replace_folder
+from vggcli.folders import build, present, replace_folder
 from vggcli.locks import locked
 from vggcli.paths import CACHE_ENV, cache_dir, downloads_dir, weights_dir
 from vggcli.weights.fetch import ByteProgress, Checksums, download, hash_file
@@ -116,25 +116,24 @@ def _convert(
     """Read a MatConvNet file and install it in ``folder``: one conversion of a folder at a
     time (another process converting the same one is waited for, and its result used unless
     ``force``)."""
-    wait_note = (
-        None if notify is None else lambda: notify(f"waiting for another process writing {folder}")
-    )
-    try:
-        with locked(folder.with_name(folder.name + ".convert"), on_wait=wait_note):
-            if not force and present(folder):
-                return load_cache(folder)
-            weights = read_matconvnet(source_file)
-            weights.sha256 = sha256
-            weights.origin = origin
-            if notify:
-                notify(
-                    f"converted {source_file}; keeping a {weights.num_params * 4 / 1e6:,.1f} MB "
-                    f"copy in {folder} so later runs start fast (`vgg cache list` shows the "
-                    "cache, `vgg cache clear` frees it)"
-                )
-            save_cache(weights, folder)
-    except OutputError as e:
-        raise WeightsError(f"{e}; set ${CACHE_ENV} to a writable folder") from None
+
+    def write(tmp: Path) -> None:
+        weights = read_matconvnet(source_file)
+        weights.sha256 = sha256
+        weights.origin = origin
+        if notify:
+            notify(
+                f"converted {source_file}; keeping a {weights.num_params * 4 / 1e6:,.1f} MB "
+                f"copy in {folder} so later runs start fast (`vgg cache list` shows the "
+                "cache, `vgg cache clear` frees it)"
+            )
+        _write_arrays(weights, tmp)
+
+    def waiting() -> None:
+        if notify:
+            notify(f"waiting for another process writing {folder}")
+
+    _writing_cache(folder, lambda: build(folder, write, force=force, on_wait=waiting))
     return load_cache(folder)
 
 
@@ -278,21 +277,24 @@ def _writable(folder: Path) -> bool:
 # --- the cache folder: format and loading --------------------------------------------------
 
 
-def _unwritable(folder: Path, e: OSError) -> WeightsError:
-    return WeightsError(
-        f"cannot write the weights cache {folder} ({e.strerror or e}); free some space or set "
-        f"${CACHE_ENV} to a writable folder"
-    )
-
-
 def save_cache(weights: WeightSet, folder: Path) -> Path:
     """Write ``weights`` to ``folder``, replaced whole (:func:`vggcli.folders.replace_folder`:
     a reader never sees half of it, a kill at any moment leaves the old copy or the new one).
     WeightsError when the cache cannot be written."""
+    folder = Path(folder)
+    _writing_cache(folder, lambda: replace_folder(folder, lambda tmp: _write_arrays(weights, tmp)))
+    return folder
+
+
+def _writing_cache(folder: Path, write: Callable[[], object]) -> None:
+    """``write()``, its OSError and OutputError as one WeightsError naming what to do."""
     try:
-        return replace_folder(Path(folder), lambda tmp: _write_arrays(weights, tmp))
+        write()
     except OSError as e:
-        raise _unwritable(Path(folder), e) from None
+        raise WeightsError(
+            f"cannot write the weights cache {folder} ({e.strerror or e}); free some space or "
+            f"set ${CACHE_ENV} to a writable folder"
+        ) from None
     except OutputError as e:
         raise WeightsError(f"{e}; set ${CACHE_ENV} to a writable folder") from None
 
