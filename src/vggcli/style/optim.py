@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
+from vggcli._blas import scipy_blas_single_threaded
 from vggcli.errors import UsageError
 
 if TYPE_CHECKING:
@@ -103,21 +104,22 @@ class LBFGS(Optimizer):
         """
         import scipy.optimize  # here, not at the top: it adds 0.2 s to every command's start-up
 
-        return scipy.optimize.minimize(
-            fun,
-            np.asarray(x0, dtype=np.float64).ravel(),
-            jac=True,
-            method="L-BFGS-B",
-            callback=callback,
-            bounds=None if bounds is None else scipy.optimize.Bounds(*bounds),
-            options={
-                "maxiter": iterations,
-                "maxfun": 50 * iterations + 20,
-                "maxcor": self.memory,
-                "ftol": 0.0,
-                "gtol": 0.0,
-            },
-        )
+        with scipy_blas_single_threaded():
+            return scipy.optimize.minimize(
+                fun,
+                np.asarray(x0, dtype=np.float64).ravel(),
+                jac=True,
+                method="L-BFGS-B",
+                callback=callback,
+                bounds=None if bounds is None else scipy.optimize.Bounds(*bounds),
+                options={
+                    "maxiter": iterations,
+                    "maxfun": 50 * iterations + 20,
+                    "maxcor": self.memory,
+                    "ftol": 0.0,
+                    "gtol": 0.0,
+                },
+            )
 
 
 OPTIMIZERS: dict[str, type[Optimizer]] = {cls.name: cls for cls in (Adam, LBFGS)}
