@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import itertools
+import os
 import signal
 import subprocess
 import sys
@@ -16,7 +17,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from tests.test_cli_classify import assert_one_line_error
-from vggcli.cli import main
+from vggcli.cli import interrupts, main
 from vggcli.style.objective import Objective
 from vggcli.weights import cache as weights_cache
 
@@ -287,6 +288,44 @@ def test_sigterm_and_ctrl_c_save_and_exit_130(tiny_mat, tmp_path, sig):
     assert "interrupted at step" in err and "--resume" in err
     state = np.load(tmp_path / "out.state.npz")
     assert int(state["step"]) >= 2 and pixels(out).shape == (40, 48, 3)
+
+
+@pytest.fixture
+def signal_handlers():
+    """Put back this process's SIGINT and SIGTERM handlers after the test."""
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    yield
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)
+
+
+def test_an_interruption_lost_in_a_destructor_is_raised_at_the_next_check(
+    signal_handlers, monkeypatch
+):
+    lost = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda u: lost.append(u.exc_type))
+    interrupts.install()
+    interrupts.check()  # nothing requested: no exception
+
+    class ClosingFile:
+        def __del__(self):  # a SIGTERM handled here raises where nobody can catch it
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    ClosingFile()
+    assert lost == [KeyboardInterrupt]  # Python printed "Exception ignored" and went on
+    with pytest.raises(KeyboardInterrupt):
+        interrupts.check()  # the next step raises it again
+    interrupts.install()  # a new command starts with nothing requested
+    interrupts.check()
+
+
+def test_a_sigint_the_parent_ignores_stays_ignored(signal_handlers):
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # as `nohup` or `cmd &` in a script leave it
+    interrupts.install()
+    assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    interrupts.install()
+    assert signal.getsignal(signal.SIGINT) is not signal.default_int_handler
 
 
 def test_running_again_is_refused_and_force_starts_clean(tiny_mat, tmp_path):

@@ -7,12 +7,11 @@ One module per command: classify, fetch, stylize, bench, profile, check, calibra
 
 from __future__ import annotations
 
-import signal
-
 import click
 
 from vggcli import __version__
 from vggcli._malloc import keep_freed_memory
+from vggcli.cli import interrupts
 from vggcli.cli.bench import bench_command
 from vggcli.cli.cache import cache_command
 from vggcli.cli.calibrate import calibrate_command
@@ -29,7 +28,7 @@ INTERRUPTED = 130  # the exit status of every command stopped by Ctrl-C or SIGTE
 
 class VggGroup(click.Group):
     """Turns the library's user errors into click's one-line errors, and an interruption
-    (Ctrl-C, or SIGTERM: see :func:`_terminate`) into exit status 130 after the command's own
+    (Ctrl-C, or SIGTERM: see :mod:`.interrupts`) into exit status 130 after the command's own
     clean-up (style transfer saves its image and state first)."""
 
     def invoke(self, ctx: click.Context):
@@ -42,11 +41,6 @@ class VggGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             ctx.exit(INTERRUPTED)
-
-
-def _terminate(signum, frame) -> None:
-    """SIGTERM is handled as Ctrl-C: the same clean-up, the same exit status."""
-    raise KeyboardInterrupt
 
 
 @click.group(
@@ -62,7 +56,7 @@ def main() -> None:
     Then:       vgg classify examples/chelsea.png
     """
     keep_freed_memory()  # a command is one job: reuse freed pages instead of faulting new ones
-    signal.signal(signal.SIGTERM, _terminate)
+    interrupts.install()  # SIGTERM as Ctrl-C; neither can be lost
 
 
 for command in (

@@ -10,6 +10,7 @@ import click
 
 from vggcli import ui
 from vggcli.classify import ImageResult, open_classifier, summarize
+from vggcli.cli import interrupts
 from vggcli.cli.options import (
     backend_option,
     emit_json,
@@ -96,6 +97,7 @@ def classify(
             results.append(result)
             if not as_json and file_list is None:
                 ui.out.print(ui.topk_table(result))
+            interrupts.check()
     except KeyboardInterrupt:
         if file_list is None or not results:
             raise

@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from vggcli import ui
+from vggcli.cli import interrupts
 from vggcli.cli.options import backend_option, weights_option
 from vggcli.errors import Diverged
 from vggcli.style.job import (
@@ -240,9 +241,14 @@ def stylize(ctx, content, styles, output, manual, steps_text, stages, size_text,
             f"{run.weights.description}: random features, the result will not look like a style"
         )
     progress = ui.StylizeProgress(prepared, run.start_step, quiet=quiet)
+
+    def on_step(step, losses, stage) -> None:
+        progress(step, losses, stage)
+        interrupts.check()
+
     started = time.perf_counter()
     try:
-        final = run.run(progress)
+        final = run.run(on_step)
     except Diverged:
         progress.close()
         if run.state.history:  # the last finite step: its image and state
