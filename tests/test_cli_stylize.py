@@ -277,7 +277,15 @@ def test_sigterm_and_ctrl_c_save_and_exit_130(tiny_mat, tmp_path, sig):
         sys.executable, "-m", "vggcli", "stylize", str(CONTENT), str(STYLE), "-o", str(out),
         *SMALL, "--weights", str(tiny_mat), "--manual", "-n", "100000", "--checkpoint-every", "1",
     ]  # fmt: skip
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        # as in a terminal: a test-suite started in the background (`make test &` in a script)
+        # passes SIGINT on ignored, and an ignored Ctrl-C stays ignored (interrupts.install)
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     first = tmp_path / "out_checkpoints" / "out_00002.png"
     deadline = time.monotonic() + 60
     while not first.exists() and time.monotonic() < deadline and proc.poll() is None:
