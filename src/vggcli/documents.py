@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable, Sequence
+from dataclasses import asdict
 from pathlib import Path
 
 from vggcli.cachedir import Entry
@@ -51,13 +52,7 @@ def classify_document(
     if model.details():
         document[model.name] = model.details()
     if summary is not None:
-        document["summary"] = {
-            "count": summary.count,
-            "top1_accuracy": summary.top1_accuracy,
-            "top5_accuracy": summary.top5_accuracy,
-            "seconds": summary.seconds,
-            "failed": summary.failed,
-        }
+        document["summary"] = asdict(summary)  # count, top1/top5_accuracy, seconds, failed
     return document
 
 
@@ -147,12 +142,7 @@ def check_document(
     checks = list(checks)
     document = {"passed": all(c.passed for c in checks), "checks": [_check(c) for c in checks]}
     if agreement is not None:
-        document["prediction"] = {
-            "top1_a": agreement.top1_a,
-            "top1_b": agreement.top1_b,
-            "same_class": agreement.same_class,
-            "max_abs_dp": agreement.max_abs_dp,
-        }
+        document["prediction"] = {**asdict(agreement), "same_class": agreement.same_class}
     return document
 
 
