@@ -4,8 +4,8 @@
    PyTorch, each in a fresh process (peak memory is per process).
 2. Adam (the manual's) against L-BFGS on the manual's problem (china.jpg, starry_night.jpg,
    192x320): how many L-BFGS iterations, and how many seconds, reach Adam's loss after N steps.
-   Then L-BFGS with scipy's own BLAS kept to one thread (what `LBFGS.minimize` does) against
-   left at one thread per core, 30 iterations at each of three sizes, alternating, 3 rounds.
+   Then the second of two L-BFGS stages (85x128 → 171x256) started from the first stage's
+   curvature pairs (what `vgg stylize` does) against from an empty memory, 3 rounds.
 3. With --quality (long: 1000 Adam steps at 512 per backend), time to quality at 512: the
    manual's run (`--manual --max-side 512`) against the defaults of `vgg stylize`, per backend.
    The target is α·content + β·style of the picture the manual's run saves after 1000 steps;
@@ -38,7 +38,7 @@ from vggcli.engine.network import Network
 from vggcli.images import load_image, resize, to_input
 from vggcli.measure.harness import random_input
 from vggcli.measure.torch_reference import torch_style_step
-from vggcli.style import optim
+from vggcli.style import job as jobmod
 from vggcli.style.job import MANUAL, PRESET, Stylization, StylizeJob, prepare
 from vggcli.style.objective import Objective, StyleOptions, initial_image
 from vggcli.style.run import RunState, StyleTransfer
@@ -124,33 +124,34 @@ def adam_vs_lbfgs(adam_steps: int, lbfgs_steps: int) -> None:
         print(f"L-BFGS did not reach Adam's loss ({target:.4g}) in {lbfgs_steps} iterations")
 
 
-def scipy_blas_threads(rounds: int = 3, iterations: int = 30) -> None:
-    """Seconds for ``iterations`` L-BFGS iterations on the style objective (china.jpg and
-    starry_night.jpg, winograd), scipy's BLAS at one thread against left alone."""
-    import contextlib
-
+def carried_curvature(rounds: int = 3, steps: tuple[int, int] = (60, 60)) -> None:
+    """The defaults' two stages one size down (85x128 → 171x256, winograd), L-BFGS starting the
+    second stage from the first stage's curvature pairs (what `vgg stylize` does) against from
+    an empty memory: α·content + β·style after the run, and seconds, alternating."""
     weights = resolve_weights(None, need_classifier=False)
     network = Network(weights, BACKENDS["winograd"]())
-    pre = weights.preprocessing
-    limit = optim.scipy_blas_single_threaded
-    print(f"\nL-BFGS, {iterations} iterations: scipy's BLAS at 1 thread / left alone (seconds)")
-    for size in ((85, 128), (171, 256), (342, 512)):
-        content = to_input(resize(load_image(EXAMPLES / "china.jpg"), size), pre)
-        style = to_input(resize(load_image(EXAMPLES / "starry_night.jpg"), size), pre)
-        options = StyleOptions(optimizer="lbfgs", init="content")
-        objective = Objective(network, content, [(style, 1.0)], options)
-        objective.evaluate(content)  # the filter transforms, kept from the second use
-        seconds: dict[bool, list[float]] = {True: [], False: []}
-        for _ in range(rounds):
-            for limited in (True, False):
-                optim.scipy_blas_single_threaded = limit if limited else contextlib.nullcontext
-                transfer = StyleTransfer(objective, RunState(content.copy(), 0))
-                started = time.perf_counter()
-                transfer.run(iterations)
-                seconds[limited].append(time.perf_counter() - started)
-        optim.scipy_blas_single_threaded = limit
-        one, alone = (" ".join(f"{t:5.1f}" for t in seconds[k]) for k in (True, False))
-        print(f"  {size[0]}x{size[1]:<4}  1 thread: {one}   left alone: {alone}")
+    options = StyleOptions(optimizer="lbfgs", init="content", clip=True)
+    job = StylizeJob(
+        EXAMPLES / "china.jpg", (EXAMPLES / "starry_night.jpg",), (1.0,), options,
+        max_side=256, stages=2, steps=steps,
+    )  # fmt: skip
+    carry = jobmod.carried_curvature
+    print(f"\nL-BFGS, {steps[0]} steps at 85x128 then {steps[1]} at 171x256: second stage from")
+    for _ in range(rounds):
+        row = []
+        for carried in (True, False):
+            jobmod.carried_curvature = carry if carried else (lambda curvature, size: None)
+            files = RunFiles(Path("unwritten.png"), None, 0)  # no checkpoints
+            run = Stylization(prepare(job, network), files, weights, False)
+            started = time.perf_counter()
+            final = run.run()
+            seconds = time.perf_counter() - started
+            _, content, style, *_ = final.history[-1]
+            objective = content * options.alpha + style * options.beta
+            label = "the first stage's pairs" if carried else "an empty memory"
+            row.append(f"{label}: {objective:.4g} in {seconds:4.1f} s")
+        jobmod.carried_curvature = carry
+        print("  " + "   ".join(row))
 
 
 def time_to_quality(backends: list[str], adam_steps: int, folder: Path) -> None:
@@ -222,15 +223,15 @@ def main() -> None:
     )
     parser.add_argument("--backends", default="winograd,img2col", help="for --quality")
     parser.add_argument(
-        "--blas-only", action="store_true", help="only the scipy-BLAS-threads comparison"
+        "--carry-only", action="store_true", help="only the curvature-carrying comparison"
     )
     args = parser.parse_args()
     keep_freed_memory()  # as the vgg command does
     if args.one:
         print(json.dumps(one_config(*args.one, args.steps)))
         return
-    if args.blas_only:
-        scipy_blas_threads()
+    if args.carry_only:
+        carried_curvature()
         return
     if args.quality_only:
         with tempfile.TemporaryDirectory() as tmp:
@@ -259,7 +260,7 @@ def main() -> None:
                 f"{r['peak_rss_mb']:6.0f} MB"
             )
     adam_vs_lbfgs(args.adam, args.lbfgs)
-    scipy_blas_threads()
+    carried_curvature()
     if args.quality:
         with tempfile.TemporaryDirectory() as tmp:
             time_to_quality(args.backends.split(","), 1000, Path(tmp))

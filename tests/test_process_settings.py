@@ -1,5 +1,4 @@
-"""The process settings vggcli makes: OpenBLAS's kernel and glibc's memory reuse at import,
-scipy's BLAS threads while L-BFGS runs."""
+"""The process settings vggcli makes at import: OpenBLAS's kernel and glibc's memory reuse."""
 
 from __future__ import annotations
 
@@ -8,9 +7,8 @@ import ctypes
 import numpy as np
 import pytest
 
-from vggcli._blas import avx512_unused, choose_openblas_kernel, private_to_scipy
+from vggcli._blas import avx512_unused, choose_openblas_kernel
 from vggcli._malloc import keep_freed_memory
-from vggcli.style.optim import LBFGS
 
 
 def test_openblas_kernel_choice(tmp_path):
@@ -63,38 +61,3 @@ def test_large_arrays_come_from_the_reused_heap_not_fresh_mmaps():
     block = np.ones(16 << 20, dtype=np.float32)  # 64 MB: above glibc's default mmap threshold
     assert libc.mallinfo2().hblkhd - mapped_before < block.nbytes
     assert libc.mallinfo2().uordblks >= block.nbytes  # served by the heap instead
-
-
-def test_private_to_scipy_tells_scipys_wheel_libraries_from_numpys():
-    assert private_to_scipy("/venv/site-packages/scipy.libs/libscipy_openblas-6cdc3b4a.so")
-    assert private_to_scipy("/venv/site-packages/scipy/.dylibs/libscipy_openblas.dylib")
-    assert not private_to_scipy("/venv/site-packages/numpy.libs/libscipy_openblas64_-32a.so")
-    assert not private_to_scipy("/opt/conda/lib/libopenblas.so.0")  # shared by both
-
-
-def test_lbfgs_keeps_scipys_blas_to_one_thread_and_leaves_numpys_alone():
-    threadpoolctl = pytest.importorskip("threadpoolctl")
-    import scipy.optimize  # noqa: F401  (loads scipy's BLAS)
-
-    def blas_threads() -> dict[str, int]:
-        return {
-            lib["filepath"]: lib["num_threads"]
-            for lib in threadpoolctl.threadpool_info()
-            if lib["user_api"] == "blas"
-        }
-
-    before = blas_threads()
-    if not any(private_to_scipy(path) for path in before):
-        pytest.skip("scipy shares numpy's BLAS here: nothing to keep apart")
-    seen: list[dict[str, int]] = []
-
-    def fun(x):
-        seen.append(blas_threads())
-        return float(np.sum((x - 1.0) ** 2)), 2 * (x - 1.0)
-
-    result = LBFGS().minimize(fun, np.zeros(1000), 5, lambda _: None)
-    assert np.allclose(result.x, 1.0)
-    for threads in seen:
-        for path, count in threads.items():
-            assert count == (1 if private_to_scipy(path) else before[path]), path
-    assert blas_threads() == before  # restored afterwards

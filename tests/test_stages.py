@@ -29,7 +29,7 @@ def test_stage_plans():
     assert auto_stage_count((683, 1024)) == 3 and auto_stage_count((40, 1024)) == 1
     stages = plan((341, 512), None, None, "lbfgs")
     assert [s.size for s in stages] == [(170, 256), (341, 512)]
-    assert [s.steps for s in stages] == [60, 120]
+    assert [s.steps for s in stages] == [90, 95]
     assert [s.steps for s in plan((341, 512), 3, (5,), "adam")] == [5, 5, 5]
     assert plan((341, 512), 3, (1, 2, 3), "adam")[0].size == (85, 128)
     with pytest.raises(UsageError, match="too small"):
@@ -121,6 +121,27 @@ def test_coarse_to_fine_ends_below_one_scale_at_the_same_cost(tiny_mat):
         assert final.image.shape[2:] == (128, 160)
         finals[name] = final.history[-1][4]
     assert finals["coarse-to-fine"] < finals["one scale"], finals
+
+
+def test_lbfgs_starts_each_stage_from_the_curvature_of_the_one_before(tiny_mat, monkeypatch):
+    from vggcli.style import lbfgs
+
+    real, seen = lbfgs.minimize, []
+
+    def spy(fun, x0, iterations, callback, *, curvature=None, **kwargs):
+        pairs = [] if curvature is None else list(curvature.pairs)
+        seen.append((x0.shape[2:], [(s.shape[2:], y.shape[2:]) for s, y, _ in pairs]))
+        return real(fun, x0, iterations, callback, curvature=curvature, **kwargs)
+
+    monkeypatch.setattr(lbfgs, "minimize", spy)
+    network = Network(read_matconvnet(tiny_mat), BACKENDS["img2col"]())
+    options = StyleOptions(optimizer="lbfgs", init="content", clip=True)
+    job = StylizeJob(CONTENT, (STYLE,), (1.0,), options, size=(128, 160), stages=2, steps=(6, 2))
+    Stylization(prepare(job, network), _NoFiles(), network.weights, False).run()
+    (first_size, first_pairs), (second_size, second_pairs) = seen
+    assert first_size == (64, 80) and first_pairs == []
+    assert second_size == (128, 160) and len(second_pairs) >= 3
+    assert set(second_pairs) == {((128, 160), (128, 160))}
 
 
 class _NoFiles:

@@ -27,6 +27,7 @@ from vggcli.style.job import (
 from vggcli.style.objective import StyleOptions
 from vggcli.style.optim import OPTIMIZERS
 from vggcli.style.runfiles import RunFiles, exclusive
+from vggcli.style.stages import DEFAULT_STEPS
 
 
 @click.command()
@@ -53,7 +54,8 @@ from vggcli.style.runfiles import RunFiles, exclusive
     "steps_text",
     metavar="N|N1,N2,…",
     help="Steps per stage (one number: every stage); a resumed run continues up to them. "
-    "Default: 60 per coarse stage and 120 at the last with lbfgs (1000 with --manual).",
+    f"Default: {DEFAULT_STEPS['lbfgs'][0]} per coarse stage and {DEFAULT_STEPS['lbfgs'][1]} at "
+    "the last with lbfgs (1000 with --manual).",
 )
 @click.option(
     "--stages",

@@ -32,9 +32,10 @@ from vggcli.style.objective import (
     initial_image,
     pixel_bounds,
 )
+from vggcli.style.optim import LBFGS, Optimizer, make_optimizer
 from vggcli.style.run import RunState, StyleTransfer
 from vggcli.style.runfiles import RunFiles, load_state, output_rgb, save_state, write_run
-from vggcli.style.stages import Stage, plan, upsample
+from vggcli.style.stages import Stage, carried_curvature, plan, upsample
 from vggcli.weights.cache import resolve_weights
 from vggcli.weights.weightset import WeightSet
 
@@ -182,13 +183,17 @@ MEMORY_PER_ACTIVATION = 2.5  # bytes of memory per byte of one forward pass's ac
 # measured peak RSS 1.37 GB at 512x512 (winograd) for 0.65 GB of activations, with a margin
 
 
-def memory_needed(layers: tuple[vgg19.Layer, ...], size: tuple[int, int]) -> int:
+def memory_needed(
+    layers: tuple[vgg19.Layer, ...], size: tuple[int, int], optimizer: Optimizer
+) -> int:
     """Bytes a style transfer at ``size`` (H, W) needs: from the activations (float32) of the
-    convolutional part of ``layers``, which it records for the backward pass."""
+    convolutional part of ``layers``, which it records for the backward pass, and the images
+    the optimiser keeps (L-BFGS: two per curvature pair)."""
     conv_part = tuple(layer for layer in layers if layer.name in vgg19.CONV_PART_NAMES)
     costs = vgg19.plan(conv_part, (1, 3, *size))
     activations = 4 * sum(math.prod(cost.out_shape) for cost in costs)
-    return int(MEMORY_PER_ACTIVATION * activations)
+    images = 2 * optimizer.memory if isinstance(optimizer, LBFGS) else 2
+    return int(MEMORY_PER_ACTIVATION * activations) + images * 4 * 3 * size[0] * size[1]
 
 
 def prepare(job: StylizeJob, network: Network, resume: Path | None = None) -> Prepared:
@@ -199,7 +204,7 @@ def prepare(job: StylizeJob, network: Network, resume: Path | None = None) -> Pr
     final = output_size(content_img.size, job.size, job.max_side)
     stages = plan(final, job.stages, job.steps, options.optimizer)
     memory.require(
-        memory_needed(network.layers, final),
+        memory_needed(network.layers, final, make_optimizer(options.optimizer, options.lr)),
         "style transfer",
         final,
         "give a smaller --size or --max-side",
@@ -299,6 +304,7 @@ class Stylization:
         Checkpoints (image and state) every ``checkpoint_every`` steps. A KeyboardInterrupt
         leaves :attr:`state` consistent (the last completed step)."""
         prepared = self.prepared
+        curvature = None  # L-BFGS's, from the stage before
         for k in range(self.state.stage, len(self.stages)):
             stage, objective = self.stages[k], prepared.objectives[k]
             if self.state.image.shape[2:] != stage.size:  # the stage starts: upsample
@@ -306,7 +312,9 @@ class Stylization:
                 if self.bounds is not None:
                     np.clip(image, *self.bounds, out=image)
                 self.state = self.state.replace(image=image, optimizer_state={}, stage=k)
-            transfer = StyleTransfer(objective, self.state, self.bounds)
+                if curvature is not None:
+                    curvature = carried_curvature(curvature, stage.size)
+            transfer = StyleTransfer(objective, self.state, self.bounds, curvature)
 
             def step_done(step: int, losses: Losses, image: np.ndarray, k=k, t=transfer) -> None:
                 self.state = t.state
@@ -324,6 +332,7 @@ class Stylization:
             finally:
                 self.state = transfer.state
             self.stop_reason = transfer.stop_reason
+            curvature = transfer.curvature
         return self.state
 
     def save(self) -> None:

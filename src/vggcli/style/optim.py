@@ -11,8 +11,8 @@ plus one line in :data:`OPTIMIZERS`; ``--optimizer`` offers it.
 
 L-BFGS is the exception that proves the rule: its line search evaluates the loss several times
 per iteration, so it cannot be a ``step``. It *drives* the optimisation itself
-(:meth:`LBFGS.minimize`, scipy's L-BFGS-B) and keeps no state between runs: a resumed run
-restarts its curvature memory.
+(:meth:`LBFGS.minimize`, :mod:`vggcli.style.lbfgs`); its curvature memory passes from one stage
+to the next but not into the state file: a resumed run restarts it.
 """
 
 from __future__ import annotations
@@ -20,15 +20,12 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 import numpy as np
 
-from vggcli._blas import scipy_blas_single_threaded
 from vggcli.errors import UsageError
-
-if TYPE_CHECKING:
-    import scipy.optimize
+from vggcli.style import lbfgs
 
 State = dict[str, np.ndarray]
 """An optimiser's state between steps: named arrays (saved as they are in the state file)."""
@@ -78,11 +75,12 @@ class Adam(Optimizer):
 
 @dataclass(frozen=True)
 class LBFGS(Optimizer):
-    """scipy's L-BFGS-B: a quasi-Newton method with a line search (``lr`` is not used)."""
+    """L-BFGS with the pixel bounds and a backtracking line search (:mod:`vggcli.style.lbfgs`);
+    ``memory`` curvature pairs (``lr`` is not used)."""
 
     name = "lbfgs"
-    description = "scipy's L-BFGS-B"
-    memory: int = 10
+    description = "L-BFGS, curvature carried across stages"
+    memory: int = 30
 
     def step(self, x, grad, state):
         raise TypeError("L-BFGS drives the optimisation itself: use minimize()")
@@ -94,32 +92,21 @@ class LBFGS(Optimizer):
         iterations: int,
         callback: Callable[[np.ndarray], None],
         bounds: tuple[np.ndarray, np.ndarray] | None = None,
-    ) -> scipy.optimize.OptimizeResult:
-        """Minimise ``fun`` (value and gradient of a flat float64 vector).
-
-        One continuous run of ``iterations`` iterations: the curvature memory (``memory`` pairs)
-        is kept across iterations, never restarted. ``callback`` receives each new iterate. The
-        tolerances are zero so that it stops early only when the line search cannot progress.
-        ``bounds``: flat (low, high) arrays, box constraints of every element.
-        """
-        import scipy.optimize  # here, not at the top: it adds 0.2 s to every command's start-up
-
-        with scipy_blas_single_threaded():
-            return scipy.optimize.minimize(
-                fun,
-                np.asarray(x0, dtype=np.float64).ravel(),
-                jac=True,
-                method="L-BFGS-B",
-                callback=callback,
-                bounds=None if bounds is None else scipy.optimize.Bounds(*bounds),
-                options={
-                    "maxiter": iterations,
-                    "maxfun": 50 * iterations + 20,
-                    "maxcor": self.memory,
-                    "ftol": 0.0,
-                    "gtol": 0.0,
-                },
-            )
+        curvature: lbfgs.Curvature | None = None,
+    ) -> lbfgs.Result:
+        """``iterations`` steps on ``fun`` (loss and gradient at an image shaped like x0) in one
+        continuous run: the curvature memory (``curvature``, or ``memory`` new pairs) is kept
+        across steps, never restarted. ``callback`` receives each new iterate. ``bounds``:
+        (low, high), box constraints broadcastable to the image."""
+        return lbfgs.minimize(
+            fun,
+            x0,
+            iterations,
+            callback,
+            bounds=bounds,
+            curvature=curvature,
+            memory=self.memory,
+        )
 
 
 OPTIMIZERS: dict[str, type[Optimizer]] = {cls.name: cls for cls in (Adam, LBFGS)}

@@ -5,7 +5,7 @@ It yields nothing and prints nothing: it calls ``on_step(step, losses, image)`` 
 (Ctrl-C) and resumed: with Adam, 500 + 500 steps give the same image as 1000 steps.
 
 With ``bounds`` (the pixel range 0–255 in network-input units) the image stays a picture while
-it is optimised: L-BFGS-B takes them as box constraints, a stepping optimiser's update is
+it is optimised: L-BFGS takes them as box constraints, a stepping optimiser's update is
 projected onto them. Without, the manual's unbounded update.
 """
 
@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from vggcli.errors import Diverged
+from vggcli.style.lbfgs import Curvature
 from vggcli.style.objective import Losses, Objective
 from vggcli.style.optim import LBFGS, State, make_optimizer
 
@@ -47,10 +48,19 @@ OnStep = Callable[[int, Losses, np.ndarray], None]
 
 
 class StyleTransfer:
-    """Runs the optimiser on an :class:`Objective`, keeping a resumable :class:`RunState`."""
+    """Runs the optimiser on an :class:`Objective`, keeping a resumable :class:`RunState`.
+    ``curvature``: L-BFGS's pairs to start from (a coarser stage's, resized); after :meth:`run`,
+    the pairs it ended with."""
 
-    def __init__(self, objective: Objective, state: RunState, bounds: Bounds | None = None) -> None:
+    def __init__(
+        self,
+        objective: Objective,
+        state: RunState,
+        bounds: Bounds | None = None,
+        curvature: Curvature | None = None,
+    ) -> None:
         self.objective = objective
+        self.curvature = curvature
         self.options = objective.options
         self.bounds = bounds
         self.optimizer = make_optimizer(self.options.optimizer, self.options.lr)
@@ -130,32 +140,29 @@ class StyleTransfer:
     def _run_lbfgs(self, lbfgs: LBFGS, until: int, on_step: OnStep | None) -> None:
         if self.state.step >= until:
             return
-        shape = self.state.image.shape
         last: dict[str, object] = {}
 
-        def fun(flat: np.ndarray):
-            x = flat.reshape(shape).astype(np.float32)
+        def fun(x: np.ndarray):
             losses, grad = self.objective.evaluate(x)
             self._check(losses, grad)  # the state is the last accepted iterate: finite
-            last.update(flat=flat.copy(), losses=losses)
+            last.update(x=x, losses=losses)
             self._record(self.state.step, losses, x, on_step)
-            return losses.total, grad.astype(np.float64).ravel()
+            return losses.total, grad
 
-        def callback(flat: np.ndarray) -> None:
-            x = flat.reshape(shape).astype(np.float32)
-            if "flat" in last and np.array_equal(last["flat"], flat):
-                losses = last["losses"]
-            else:
-                losses, _ = self.objective.evaluate(x, gradient=False)
+        def callback(x: np.ndarray) -> None:
+            # minimize evaluates every iterate before it accepts it: the last evaluation's
+            losses = last["losses"] if last.get("x") is x else self.objective.evaluate(x, False)[0]
             self._check(losses)
             self.state = self.state.replace(image=x, step=self.state.step + 1)
             self._record(self.state.step, losses, x, on_step)
 
-        bounds = None
-        if self.bounds is not None:
-            low, high = (np.broadcast_to(b, shape).ravel() for b in self.bounds)
-            bounds = (low, high)
         result = lbfgs.minimize(
-            fun, self.state.image, until - self.state.step, callback, bounds=bounds
+            fun,
+            self.state.image,
+            until - self.state.step,
+            callback,
+            bounds=self.bounds,
+            curvature=self.curvature,
         )
-        self.stop_reason = str(result.message)
+        self.curvature = result.curvature
+        self.stop_reason = result.message
