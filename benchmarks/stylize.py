@@ -4,8 +4,8 @@
    PyTorch, each in a fresh process (peak memory is per process).
 2. Adam (the manual's) against L-BFGS on the manual's problem (china.jpg, starry_night.jpg,
    192x320): how many L-BFGS iterations, and how many seconds, reach Adam's loss after N steps.
-   Then the second of two L-BFGS stages (85x128 → 171x256) started from the first stage's
-   curvature pairs (what `vgg stylize` does) against from an empty memory, 3 rounds.
+   Then an L-BFGS iteration's own work (the loss a cheap quadratic) at 342x512: vggcli's L-BFGS
+   against scipy's L-BFGS-B, 3 rounds.
 3. With --quality (long: 1000 Adam steps at 512 per backend), time to quality at 512: the
    manual's run (`--manual --max-side 512`) against the defaults of `vgg stylize`, per backend.
    The target is α·content + β·style of the picture the manual's run saves after 1000 steps;
@@ -38,8 +38,8 @@ from vggcli.engine.network import Network
 from vggcli.images import load_image, resize, to_input
 from vggcli.measure.harness import random_input
 from vggcli.measure.torch_reference import torch_style_step
-from vggcli.style import job as jobmod
 from vggcli.style.job import MANUAL, PRESET, Stylization, StylizeJob, prepare
+from vggcli.style.lbfgs import minimize
 from vggcli.style.objective import Objective, StyleOptions, initial_image
 from vggcli.style.run import RunState, StyleTransfer
 from vggcli.style.runfiles import RunFiles
@@ -124,34 +124,49 @@ def adam_vs_lbfgs(adam_steps: int, lbfgs_steps: int) -> None:
         print(f"L-BFGS did not reach Adam's loss ({target:.4g}) in {lbfgs_steps} iterations")
 
 
-def carried_curvature(rounds: int = 3, steps: tuple[int, int] = (60, 60)) -> None:
-    """The defaults' two stages one size down (85x128 → 171x256, winograd), L-BFGS starting the
-    second stage from the first stage's curvature pairs (what `vgg stylize` does) against from
-    an empty memory: α·content + β·style after the run, and seconds, alternating."""
-    weights = resolve_weights(None, need_classifier=False)
-    network = Network(weights, BACKENDS["winograd"]())
-    options = StyleOptions(optimizer="lbfgs", init="content", clip=True)
-    job = StylizeJob(
-        EXAMPLES / "china.jpg", (EXAMPLES / "starry_night.jpg",), (1.0,), options,
-        max_side=256, stages=2, steps=steps,
-    )  # fmt: skip
-    carry = jobmod.carried_curvature
-    print(f"\nL-BFGS, {steps[0]} steps at 85x128 then {steps[1]} at 171x256: second stage from")
+def lbfgs_bookkeeping(rounds: int = 3, iterations: int = 40) -> None:
+    """An L-BFGS iteration's own work at 342x512 (the defaults' last stage), the loss being a
+    cheap ill-conditioned quadratic with the pixel bounds active: vggcli's L-BFGS (30 pairs,
+    float32) against scipy's L-BFGS-B (10 pairs, float64, what vggcli used before)."""
+    import scipy.optimize
+
+    rng = np.random.default_rng(0)
+    shape = (1, 3, 342, 512)
+    weight = np.exp(rng.uniform(0, np.log(1e4), shape)).astype(np.float32)
+    centre = rng.normal(0, 150, shape).astype(np.float32)  # a third of it beyond the bounds
+    low, high = np.float32(-120), np.float32(120)
+
+    def fun(x):
+        d = x - centre
+        return float(np.sum(weight * d * d, dtype=np.float64)), 2 * weight * d
+
+    def fun64(flat):
+        loss, grad = fun(flat.reshape(shape).astype(np.float32))
+        return loss, grad.astype(np.float64).ravel()
+
+    x0 = np.zeros(shape, np.float32)
+    n = x0.size
+    print(f"\nL-BFGS's own work per iteration at 342x512 ({iterations} iterations, ms):")
     for _ in range(rounds):
-        row = []
-        for carried in (True, False):
-            jobmod.carried_curvature = carry if carried else (lambda curvature, size: None)
-            files = RunFiles(Path("unwritten.png"), None, 0)  # no checkpoints
-            run = Stylization(prepare(job, network), files, weights, False)
-            started = time.perf_counter()
-            final = run.run()
-            seconds = time.perf_counter() - started
-            _, content, style, *_ = final.history[-1]
-            objective = content * options.alpha + style * options.beta
-            label = "the first stage's pairs" if carried else "an empty memory"
-            row.append(f"{label}: {objective:.4g} in {seconds:4.1f} s")
-        jobmod.carried_curvature = carry
-        print("  " + "   ".join(row))
+        started = time.perf_counter()
+        ours = minimize(fun, x0, iterations, lambda x: None, bounds=(low, high), memory=30)
+        ours_ms = 1e3 * (time.perf_counter() - started) / iterations
+        started = time.perf_counter()
+        theirs = scipy.optimize.minimize(
+            fun64, x0.ravel().astype(np.float64), jac=True, method="L-BFGS-B",
+            bounds=scipy.optimize.Bounds(np.full(n, low), np.full(n, high)),
+            options={"maxiter": iterations, "maxcor": 10, "ftol": 0.0, "gtol": 0.0},
+        )  # fmt: skip
+        theirs_ms = 1e3 * (time.perf_counter() - started) / max(theirs.nit, 1)
+        started = time.perf_counter()
+        for _ in range(iterations):
+            fun(x0)
+        loss_ms = 1e3 * (time.perf_counter() - started) / iterations
+        print(
+            f"  vggcli {ours_ms:5.1f} ({ours.evaluations} losses)   scipy L-BFGS-B "
+            f"{theirs_ms:5.1f} ({theirs.nfev} losses, {theirs.nit} iterations)   "
+            f"of which one loss {loss_ms:4.1f}"
+        )
 
 
 def time_to_quality(backends: list[str], adam_steps: int, folder: Path) -> None:
@@ -223,15 +238,15 @@ def main() -> None:
     )
     parser.add_argument("--backends", default="winograd,img2col", help="for --quality")
     parser.add_argument(
-        "--carry-only", action="store_true", help="only the curvature-carrying comparison"
+        "--lbfgs-only", action="store_true", help="only L-BFGS's work per iteration, vs scipy"
     )
     args = parser.parse_args()
     keep_freed_memory()  # as the vgg command does
     if args.one:
         print(json.dumps(one_config(*args.one, args.steps)))
         return
-    if args.carry_only:
-        carried_curvature()
+    if args.lbfgs_only:
+        lbfgs_bookkeeping()
         return
     if args.quality_only:
         with tempfile.TemporaryDirectory() as tmp:
@@ -260,7 +275,7 @@ def main() -> None:
                 f"{r['peak_rss_mb']:6.0f} MB"
             )
     adam_vs_lbfgs(args.adam, args.lbfgs)
-    carried_curvature()
+    lbfgs_bookkeeping()
     if args.quality:
         with tempfile.TemporaryDirectory() as tmp:
             time_to_quality(args.backends.split(","), 1000, Path(tmp))

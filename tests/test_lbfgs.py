@@ -9,7 +9,6 @@ import pytest
 import scipy.optimize
 
 from vggcli.style.lbfgs import Curvature, minimize
-from vggcli.style.stages import carried_curvature, upsample
 
 
 def _quadratic(n: int, seed: int, condition: float = 100.0):
@@ -95,17 +94,6 @@ def test_it_finds_scipys_l_bfgs_b_minimum(bounded):
     assert result.evaluations >= len(iterates) + 1
 
 
-def test_curvature_from_an_earlier_run_makes_the_next_one_converge_faster():
-    """Ten steps, then five more: with the first run's pairs the five go further than with an
-    empty memory, which starts again with a gradient step."""
-    _, _, fun = _quadratic(60, seed=4, condition=1000.0)
-    first = minimize(fun, np.zeros(60, np.float32), 10, lambda _: None, memory=20)
-    warm = minimize(fun, first.x, 5, lambda _: None, curvature=first.curvature)
-    cold = minimize(fun, first.x, 5, lambda _: None, memory=20)
-    assert fun(warm.x)[0] < fun(cold.x)[0] < fun(first.x)[0]
-    assert len(warm.curvature) == 15
-
-
 def test_it_stops_when_nothing_can_move():
     def fun(x):
         return float(np.sum(x)), np.ones_like(x)  # every element pushed below its lower bound
@@ -114,21 +102,3 @@ def test_it_stops_when_nothing_can_move():
     bounds = (np.zeros(5, np.float32), np.ones(5, np.float32))
     result = minimize(fun, x0, 10, lambda _: pytest.fail("no step can be made"), bounds=bounds)
     assert result.message.startswith("converged") and result.evaluations == 1
-
-
-def test_carried_curvature_is_upsampled_like_the_image_with_the_gradient_per_pixel():
-    """A stage's pairs for the next stage at twice the side: s as the image is upsampled, y
-    also divided by 4 (the losses are means over 4x the pixels)."""
-    rng = np.random.default_rng(5)
-    curvature = Curvature(memory=5)
-    for _ in range(3):
-        s = rng.normal(size=(1, 3, 8, 10)).astype(np.float32)
-        curvature.push(s, 2 * s + 0.1 * rng.normal(size=s.shape).astype(np.float32))
-    carried = carried_curvature(curvature, (16, 20))
-    assert len(carried) == 3 and carried.memory == 5
-    for (s, y, _), (s2, y2, rho2) in zip(curvature.pairs, carried.pairs, strict=True):
-        assert s2.shape == y2.shape == (1, 3, 16, 20)
-        np.testing.assert_allclose(s2, upsample(s, (16, 20)), rtol=1e-6)
-        np.testing.assert_allclose(y2, upsample(y, (16, 20)) / 4, rtol=1e-6)
-        assert rho2 == pytest.approx(1 / float(np.sum(s2 * y2)), rel=1e-5)
-    assert len(carried_curvature(Curvature(4), (16, 20))) == 0

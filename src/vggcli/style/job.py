@@ -35,7 +35,7 @@ from vggcli.style.objective import (
 from vggcli.style.optim import LBFGS, Optimizer, make_optimizer
 from vggcli.style.run import RunState, StyleTransfer
 from vggcli.style.runfiles import RunFiles, load_state, output_rgb, save_state, write_run
-from vggcli.style.stages import Stage, carried_curvature, plan, upsample
+from vggcli.style.stages import Stage, plan, upsample
 from vggcli.weights.cache import resolve_weights
 from vggcli.weights.weightset import WeightSet
 
@@ -147,8 +147,8 @@ def file_sha256(path: Path) -> str:
 @dataclass
 class Prepared:
     """A run ready to start: the stages with their objectives, the content at output size (RGB
-    uint8), the initial state and the fingerprint a state file must match. ``seconds_per_step``
-    estimates each stage's step from the forward passes its targets took."""
+    uint8), the initial state and the fingerprint a state file must match. ``seconds_per_step``:
+    each stage's estimated time per step (:func:`seconds_per_step`)."""
 
     stages: list[Stage]
     objectives: list[Objective]
@@ -175,8 +175,20 @@ class Prepared:
 
 
 EVALS_PER_STEP = {"lbfgs": 1.1}  # L-BFGS's line search evaluates a little more than once a step
-STEP_PER_FORWARD = 1.3  # a step takes about 1.3x the time the targets took per image (measured
-# at 256 and 512 with winograd: the first forward passes also allocate and transform filters)
+
+
+def seconds_per_step(stages: list[Stage], objectives: list[Objective], optimizer: str):
+    """Each stage's estimated seconds per step: one evaluation (forward and backward) of the
+    last stage's objective on its content image, timed now, scaled to each stage's area (times
+    the evaluations a step of ``optimizer`` makes). One step's work, for an estimate that does
+    not depend on what the process ran before."""
+    last = objectives[-1]
+    started = time.perf_counter()
+    with np.errstate(all="ignore"):  # only the time counts here: the run checks the values
+        last.evaluate(last.content_input)
+    seconds = (time.perf_counter() - started) * EVALS_PER_STEP.get(optimizer, 1.0)
+    area = math.prod(stages[-1].size)
+    return [seconds * math.prod(stage.size) / area for stage in stages]
 
 
 MEMORY_PER_ACTIVATION = 2.5  # bytes of memory per byte of one forward pass's activations:
@@ -210,7 +222,7 @@ def prepare(job: StylizeJob, network: Network, resume: Path | None = None) -> Pr
         "give a smaller --size or --max-side",
     )
     style_images = [load_image(p) for p in job.styles]
-    objectives, per_step = [], []
+    objectives = []
     for stage in stages:
         h, w = stage.size
         style_hw = (max(1, round(h * job.style_scale)), max(1, round(w * job.style_scale)))
@@ -218,13 +230,9 @@ def prepare(job: StylizeJob, network: Network, resume: Path | None = None) -> Pr
             (to_input(resize(img, style_hw), pre), weight)
             for img, weight in zip(style_images, job.blend, strict=True)
         ]
-        started = time.perf_counter()
         objectives.append(
             Objective(network, to_input(resize(content_img, (h, w)), pre), styles, options)
         )
-        forwards = (1 if options.content_layers else 0) + len(styles)
-        per_forward = (time.perf_counter() - started) / max(forwards, 1)
-        per_step.append(per_forward * STEP_PER_FORWARD * EVALS_PER_STEP.get(options.optimizer, 1.0))
     first = objectives[0]
     init_image = None
     init_key = options.init
@@ -259,6 +267,7 @@ def prepare(job: StylizeJob, network: Network, resume: Path | None = None) -> Pr
         initial = load_state(resume, fingerprint, images)
     else:
         initial = RunState(initial_image(first.content_input, options, init_image), 0)
+    per_step = seconds_per_step(stages, objectives, options.optimizer)
     return Prepared(stages, objectives, content_rgb, initial, fingerprint, per_step)
 
 
@@ -304,7 +313,6 @@ class Stylization:
         Checkpoints (image and state) every ``checkpoint_every`` steps. A KeyboardInterrupt
         leaves :attr:`state` consistent (the last completed step)."""
         prepared = self.prepared
-        curvature = None  # L-BFGS's, from the stage before
         for k in range(self.state.stage, len(self.stages)):
             stage, objective = self.stages[k], prepared.objectives[k]
             if self.state.image.shape[2:] != stage.size:  # the stage starts: upsample
@@ -312,9 +320,7 @@ class Stylization:
                 if self.bounds is not None:
                     np.clip(image, *self.bounds, out=image)
                 self.state = self.state.replace(image=image, optimizer_state={}, stage=k)
-                if curvature is not None:
-                    curvature = carried_curvature(curvature, stage.size)
-            transfer = StyleTransfer(objective, self.state, self.bounds, curvature)
+            transfer = StyleTransfer(objective, self.state, self.bounds)
 
             def step_done(step: int, losses: Losses, image: np.ndarray, k=k, t=transfer) -> None:
                 self.state = t.state
@@ -332,7 +338,6 @@ class Stylization:
             finally:
                 self.state = transfer.state
             self.stop_reason = transfer.stop_reason
-            curvature = transfer.curvature
         return self.state
 
     def save(self) -> None:

@@ -1,4 +1,4 @@
-"""L-BFGS on the image: box constraints by projection, curvature carried from stage to stage.
+"""L-BFGS on the image, with box constraints by projection.
 
 The quasi-Newton method of Nocedal & Wright, *Numerical Optimization* (2nd ed.), §7.2: the
 direction d = −H·∇f, with H the inverse-Hessian estimate built from the last ``memory`` pairs
@@ -19,8 +19,8 @@ first step, with no curvature known yet, moves the element of largest gradient b
 Why not scipy's L-BFGS-B, which vggcli used before: it adds about 0.09 s of bookkeeping per
 iteration at 512 px (float64 copies of the image, the compact form of the bounds), a tenth of
 a step's time, and more with a longer memory (30 pairs instead of 10 took fewer steps but no
-less time); its own BLAS threads competed with numpy's; and it cannot start from given pairs,
-so every coarse-to-fine stage began with an empty memory. Figures: README, "Style transfer".
+less time); and its own BLAS threads competed with numpy's. Figures: README, "Style transfer"
+and ``benchmarks/stylize.py --lbfgs-only``.
 
 Arrays are float32 and keep the image's shape ([1, 3, H, W]); scalars are Python floats.
 """
@@ -79,24 +79,14 @@ class Curvature:
             q += np.float32(a - b) * s
         return -q
 
-    def resized(self, resize: Callable[[np.ndarray], np.ndarray], gradient_scale: float):
-        """The pairs for another image size: s → resize(s), y → resize(y)·``gradient_scale``
-        (the objective's terms are means over the pixels, so at 4x the pixels each pixel's
-        gradient is about a quarter: ``gradient_scale`` = old area / new area). Pairs that lose
-        their positive curvature on the way are dropped."""
-        twin = Curvature(self.memory)
-        for s, y, _ in self.pairs:
-            twin.push(resize(s), resize(y) * np.float32(gradient_scale))
-        return twin
-
 
 @dataclass(frozen=True)
 class Result:
-    """Where :func:`minimize` stopped: the last iterate, why, and the curvature it knew."""
+    """Where :func:`minimize` stopped: the last iterate, why, and how many times it evaluated
+    the loss."""
 
     x: np.ndarray
     message: str
-    curvature: Curvature
     evaluations: int
 
 
@@ -107,16 +97,14 @@ def minimize(
     callback: Callable[[np.ndarray], None],
     *,
     bounds: tuple[np.ndarray, np.ndarray] | None = None,
-    curvature: Curvature | None = None,
     memory: int = 30,
     first_step: float = 10.0,
 ) -> Result:
     """Make up to ``iterations`` steps on ``fun`` (loss and gradient at x, shaped like x0),
     from x0 (clipped into ``bounds``: (low, high), each broadcastable to x0). ``callback``
-    receives each accepted iterate, after ``fun`` was last called on it. ``curvature``: pairs
-    to start from (e.g. a coarser stage's, resized); else an empty memory of ``memory`` pairs.
-    Stops early only when no step lowers the loss."""
-    memory_ = curvature if curvature is not None else Curvature(memory)
+    receives each accepted iterate, after ``fun`` was last called on it. ``memory``: how many
+    curvature pairs are kept. Stops early only when no step lowers the loss."""
+    curvature = Curvature(memory)
     x = np.array(x0, dtype=np.float32)
     if bounds is not None:
         np.clip(x, *bounds, out=x)
@@ -124,17 +112,17 @@ def minimize(
     evaluations = 1
     for _ in range(iterations):
         free = _free(x, g, bounds)
-        d = memory_.direction(g if free is None else g * free)
+        d = curvature.direction(g if free is None else g * free)
         if free is not None:
             d *= free
         slope = dot(g, d)
         if not slope < 0:  # not a descent direction: start the memory again
-            memory_ = Curvature(memory_.memory)
+            curvature = Curvature(memory)
             d = -g if free is None else -g * free
             slope = dot(g, d)
             if not slope < 0:
-                return Result(x, "converged: the gradient is zero", memory_, evaluations)
-        t = 1.0 if len(memory_) else first_step / float(np.abs(d).max())
+                return Result(x, "converged: the gradient is zero", evaluations)
+        t = 1.0 if len(curvature) else first_step / float(np.abs(d).max())
         for _ in range(MAX_BACKTRACKS):
             x_new = x + np.float32(t) * d
             if bounds is not None:
@@ -146,12 +134,12 @@ def minimize(
             t /= 2
         else:
             message = "stopped: no step along the direction lowers the loss"
-            return Result(x, message, memory_, evaluations)
-        memory_.push(x_new - x, g_new - g)
+            return Result(x, message, evaluations)
+        curvature.push(x_new - x, g_new - g)
         x, f, g = x_new, f_new, g_new
         callback(x)
     message = f"made the {iterations} steps asked for ({evaluations} evaluations of the loss)"
-    return Result(x, message, memory_, evaluations)
+    return Result(x, message, evaluations)
 
 
 def _free(x: np.ndarray, g: np.ndarray, bounds) -> np.ndarray | None:

@@ -11,8 +11,8 @@ plus one line in :data:`OPTIMIZERS`; ``--optimizer`` offers it.
 
 L-BFGS is the exception that proves the rule: its line search evaluates the loss several times
 per iteration, so it cannot be a ``step``. It *drives* the optimisation itself
-(:meth:`LBFGS.minimize`, :mod:`vggcli.style.lbfgs`); its curvature memory passes from one stage
-to the next but not into the state file: a resumed run restarts it.
+(:meth:`LBFGS.minimize`, :mod:`vggcli.style.lbfgs`) and keeps no state between runs: each stage
+and a resumed run start with an empty curvature memory.
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ class LBFGS(Optimizer):
     ``memory`` curvature pairs (``lr`` is not used)."""
 
     name = "lbfgs"
-    description = "L-BFGS, curvature carried across stages"
+    description = "L-BFGS with the pixel bounds, 30 curvature pairs"
     memory: int = 30
 
     def step(self, x, grad, state):
@@ -92,21 +92,12 @@ class LBFGS(Optimizer):
         iterations: int,
         callback: Callable[[np.ndarray], None],
         bounds: tuple[np.ndarray, np.ndarray] | None = None,
-        curvature: lbfgs.Curvature | None = None,
     ) -> lbfgs.Result:
         """``iterations`` steps on ``fun`` (loss and gradient at an image shaped like x0) in one
-        continuous run: the curvature memory (``curvature``, or ``memory`` new pairs) is kept
-        across steps, never restarted. ``callback`` receives each new iterate. ``bounds``:
-        (low, high), box constraints broadcastable to the image."""
-        return lbfgs.minimize(
-            fun,
-            x0,
-            iterations,
-            callback,
-            bounds=bounds,
-            curvature=curvature,
-            memory=self.memory,
-        )
+        continuous run: the curvature memory (``memory`` pairs) is kept across steps, never
+        restarted. ``callback`` receives each new iterate. ``bounds``: (low, high), box
+        constraints broadcastable to the image."""
+        return lbfgs.minimize(fun, x0, iterations, callback, bounds=bounds, memory=self.memory)
 
 
 OPTIMIZERS: dict[str, type[Optimizer]] = {cls.name: cls for cls in (Adam, LBFGS)}

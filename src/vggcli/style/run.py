@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from vggcli.errors import Diverged
-from vggcli.style.lbfgs import Curvature
 from vggcli.style.objective import Losses, Objective
 from vggcli.style.optim import LBFGS, State, make_optimizer
 
@@ -48,19 +47,10 @@ OnStep = Callable[[int, Losses, np.ndarray], None]
 
 
 class StyleTransfer:
-    """Runs the optimiser on an :class:`Objective`, keeping a resumable :class:`RunState`.
-    ``curvature``: L-BFGS's pairs to start from (a coarser stage's, resized); after :meth:`run`,
-    the pairs it ended with."""
+    """Runs the optimiser on an :class:`Objective`, keeping a resumable :class:`RunState`."""
 
-    def __init__(
-        self,
-        objective: Objective,
-        state: RunState,
-        bounds: Bounds | None = None,
-        curvature: Curvature | None = None,
-    ) -> None:
+    def __init__(self, objective: Objective, state: RunState, bounds: Bounds | None = None) -> None:
         self.objective = objective
-        self.curvature = curvature
         self.options = objective.options
         self.bounds = bounds
         self.optimizer = make_optimizer(self.options.optimizer, self.options.lr)
@@ -157,12 +147,6 @@ class StyleTransfer:
             self._record(self.state.step, losses, x, on_step)
 
         result = lbfgs.minimize(
-            fun,
-            self.state.image,
-            until - self.state.step,
-            callback,
-            bounds=self.bounds,
-            curvature=self.curvature,
+            fun, self.state.image, until - self.state.step, callback, bounds=self.bounds
         )
-        self.curvature = result.curvature
         self.stop_reason = result.message

@@ -4,8 +4,7 @@ A run of N stages optimises the image at 1/2^(N−1) of the output size first, u
 result (Pillow, bicubic, in floating point), continues at twice the size, and ends at the
 requested size: the coarse stages are cheap (a quarter of the pixels costs about a quarter of
 the time) and settle the large structures and colours, the last stage adds the fine texture.
-This is jcjohnson/neural-style's "multires" recipe. L-BFGS also takes its curvature pairs from
-one stage to the next (:func:`carried_curvature`), upsampled like the image.
+This is jcjohnson/neural-style's "multires" recipe.
 """
 
 from __future__ import annotations
@@ -16,7 +15,6 @@ import numpy as np
 from PIL import Image
 
 from vggcli.errors import UsageError
-from vggcli.style.lbfgs import Curvature
 
 MIN_STAGE_SIDE = 32  # five poolings leave nothing of a smaller image
 AUTO_STAGE_SIDE = 256  # automatic plan: the coarsest stage keeps a long side of at least this
@@ -102,13 +100,3 @@ def upsample(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
         for c in image[0]
     ]
     return np.stack(channels)[None].astype(np.float32)
-
-
-def carried_curvature(curvature: Curvature, size: tuple[int, int]) -> Curvature:
-    """L-BFGS's pairs (s, y) of a stage, for the next stage at ``size``: both upsampled like the
-    image, y also scaled by the ratio of the areas (the losses are means over the pixels, so
-    at 4x the pixels each pixel's share of the gradient is about a quarter)."""
-    if not curvature.pairs:
-        return Curvature(curvature.memory)
-    old = curvature.pairs[0][0].shape[2:]
-    return curvature.resized(lambda a: upsample(a, size), old[0] * old[1] / (size[0] * size[1]))
