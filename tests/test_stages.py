@@ -84,9 +84,7 @@ def test_interrupted_in_the_second_stage_resumes_like_a_straight_run(
     real = Objective.evaluate
 
     def interrupted(self, x, gradient=True):
-        # call 0 times one step for the estimate; calls 1-3 the first stage's steps 0-2, 4 the
-        # second stage's step 3: the 5th, its step 4, is interrupted
-        if gradient and next(calls) == 5:
+        if gradient and next(calls) == 4:  # the 2nd step of the second stage
             raise KeyboardInterrupt
         return real(self, x, gradient)
 
@@ -215,3 +213,22 @@ def test_the_time_left_counts_each_stage_at_its_own_rate(monkeypatch):
     assert lines and "30 s elapsed · 4.0 min left" in lines[-1]  # 120 s · 2, not 60 steps · 0.5
     progress(70, losses, 1)  # then 10 steps of the last stage in 20 s: 2 s a step, not 1
     assert "50 s elapsed · 3.7 min left" in lines[-1]  # 110 steps · 2 s
+
+
+def test_the_estimate_times_one_more_forward_pass_per_stage(monkeypatch):
+    from types import SimpleNamespace
+
+    from vggcli.style import job
+
+    passes = []
+    network = SimpleNamespace(forward=lambda x, taps, record: passes.append((x, taps, record)))
+    objectives = [
+        SimpleNamespace(network=network, content_input=f"content {k}", taps=["relu4_2"])
+        for k in range(2)
+    ]
+    clock = iter([0.0, 0.5, 10.0, 12.0])
+    monkeypatch.setattr(job.time, "perf_counter", lambda: next(clock))
+    per_step = job.seconds_per_step(objectives, "lbfgs")
+    assert passes == [("content 0", ["relu4_2"], False), ("content 1", ["relu4_2"], False)]
+    factor = job.STEP_PER_FORWARD * job.EVALS_PER_STEP["lbfgs"]
+    assert per_step == pytest.approx([0.5 * factor, 2.0 * factor])
