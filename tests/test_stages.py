@@ -215,7 +215,7 @@ def test_the_time_left_counts_each_stage_at_its_own_rate(monkeypatch):
     assert "50 s elapsed · 3.7 min left" in lines[-1]  # 110 steps · 2 s
 
 
-def test_the_estimate_times_one_more_forward_pass_per_stage(monkeypatch):
+def test_the_estimate_times_two_more_forward_passes_per_stage(monkeypatch):
     from types import SimpleNamespace
 
     from vggcli.style import job
@@ -226,9 +226,9 @@ def test_the_estimate_times_one_more_forward_pass_per_stage(monkeypatch):
         SimpleNamespace(network=network, content_input=f"content {k}", taps=["relu4_2"])
         for k in range(2)
     ]
-    clock = iter([0.0, 0.5, 10.0, 12.0])
+    clock = iter([0.0, 0.5, 1.0, 1.7, 10.0, 13.0, 20.0, 22.0])  # the faster of two, per stage
     monkeypatch.setattr(job.time, "perf_counter", lambda: next(clock))
     per_step = job.seconds_per_step(objectives, "lbfgs")
-    assert passes == [("content 0", ["relu4_2"], False), ("content 1", ["relu4_2"], False)]
+    assert passes == [(f"content {k}", ["relu4_2"], False) for k in (0, 0, 1, 1)]
     factor = job.STEP_PER_FORWARD * job.EVALS_PER_STEP["lbfgs"]
     assert per_step == pytest.approx([0.5 * factor, 2.0 * factor])
