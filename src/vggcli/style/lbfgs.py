@@ -47,7 +47,6 @@ class Curvature:
     def __init__(self, memory: int) -> None:
         if memory < 1:
             raise ValueError(f"L-BFGS needs a memory of at least 1 pair, got {memory}")
-        self.memory = memory
         self.pairs: deque[tuple[np.ndarray, np.ndarray, float]] = deque(maxlen=memory)
 
     def __len__(self) -> int:
