@@ -1,4 +1,5 @@
-"""vggcli's L-BFGS (style/lbfgs.py) against the textbook formula and against scipy's L-BFGS-B."""
+"""vggcli's L-BFGS (style/lbfgs.py) against the textbook formula and against scipy's L-BFGS-B,
+with and without its low-pass preconditioner."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import numpy as np
 import pytest
 import scipy.optimize
 
-from vggcli.style.lbfgs import Curvature, minimize
+from vggcli.style.lbfgs import Curvature, LowPass, minimize
 
 
 def _quadratic(n: int, seed: int, condition: float = 100.0):
@@ -25,30 +26,68 @@ def _quadratic(n: int, seed: int, condition: float = 100.0):
     return a, b, fun
 
 
-def test_the_two_loop_direction_is_the_bfgs_inverse_hessian_times_the_gradient():
-    """Nocedal & Wright eq. 6.17 applied pair by pair from H₀ = γI (eq. 7.20), written out as
-    matrices, against the two-loop recursion."""
-    n = 12
+IMAGE = (1, 2, 3, 4)  # a small [1, C, H, W] image: 24 numbers
+
+
+def as_matrix(operator, shape) -> np.ndarray:
+    """The matrix of a linear operator on arrays of ``shape``, column j = operator(e_j)."""
+    n = int(np.prod(shape))
+    eye = np.eye(n, dtype=np.float32)
+    return np.stack([operator(eye[j].reshape(shape)).ravel() for j in range(n)], axis=1)
+
+
+@pytest.mark.parametrize("smoothing", [None, 2.0])
+def test_the_two_loop_direction_is_the_bfgs_inverse_hessian_times_the_gradient(smoothing):
+    """Nocedal & Wright eq. 6.17 applied pair by pair from H₀ = γP (eq. 7.20; P = I, or the
+    low-pass P as a dense matrix and γ = sᵀy / yᵀPy), written out as matrices, against the
+    two-loop recursion."""
+    n = int(np.prod(IMAGE))
     a, _, _ = _quadratic(n, seed=1)
+    precondition = LowPass(smoothing) if smoothing else None
+    p = np.eye(n) if precondition is None else as_matrix(precondition, IMAGE).astype(np.float64)
     rng = np.random.default_rng(2)
-    curvature = Curvature(memory=4)
+    curvature = Curvature(memory=4, precondition=precondition)
     pairs = []
     for _ in range(6):  # more than the memory: only the newest 4 count
         s = rng.normal(size=n)
         y = a @ s
-        curvature.push(s.astype(np.float32), y.astype(np.float32))
+        curvature.push(s.reshape(IMAGE).astype(np.float32), y.reshape(IMAGE).astype(np.float32))
         pairs = [*pairs, (s, y)][-4:]
     s, y = pairs[-1]
-    h = np.eye(n) * (s @ y) / (y @ y)
+    h = p * (s @ y) / (y @ p @ y)
     for s, y in pairs:
         rho = 1 / (s @ y)
         v = np.eye(n) - rho * np.outer(y, s)
         h = v.T @ h @ v + rho * np.outer(s, s)
     g = rng.normal(size=n)
     expected = -h @ g
-    got = curvature.direction(g.astype(np.float32))
+    got = curvature.direction(g.reshape(IMAGE).astype(np.float32)).ravel()
     assert len(curvature) == 4
     np.testing.assert_allclose(got, expected, rtol=2e-4, atol=2e-4 * np.abs(expected).max())
+    if precondition is not None:  # with no pair yet: −P·g
+        first = Curvature(memory=4, precondition=precondition).direction(g.reshape(IMAGE))
+        np.testing.assert_allclose(first.ravel(), -p @ g, rtol=1e-5, atol=1e-6)
+
+
+def test_the_low_pass_preconditioner_is_symmetric_positive_definite_with_the_stated_gains():
+    """P as a dense matrix is symmetric with positive eigenvalues; a constant image passes
+    unchanged (gain 1 at f = 0), and a pattern of one frequency is scaled by
+    (1 + (2πL·|f|)²)^(−1/2): the checkerboard (|f| = √½ cycles per pixel) and a row-wise
+    stripe of period 4 pixels (|f| = ¼), channel by channel."""
+    length = 3.0
+    lowpass = LowPass(length)
+    p = as_matrix(lowpass, (1, 2, 6, 8)).astype(np.float64)
+    np.testing.assert_allclose(p, p.T, atol=1e-6)
+    assert np.linalg.eigvalsh((p + p.T) / 2).min() > 0
+    i, j = np.mgrid[0:6, 0:8]
+    constant = np.full((1, 2, 6, 8), 7.0, np.float32)
+    np.testing.assert_allclose(lowpass(constant), constant, rtol=1e-5)
+    checkerboard, stripes = np.where((i + j) % 2, -1.0, 1.0), np.cos(np.pi * j / 2)
+    for pattern, f in ((checkerboard, np.sqrt(0.5)), (stripes, 0.25)):
+        image = np.stack([pattern, -2 * pattern])[None].astype(np.float32)
+        gain = 1 / np.sqrt(1 + (2 * np.pi * length * f) ** 2)
+        np.testing.assert_allclose(lowpass(image), gain * image, atol=1e-6)
+    assert lowpass(constant).dtype == np.float32
 
 
 def test_a_pair_without_positive_curvature_is_not_kept():
@@ -59,12 +98,15 @@ def test_a_pair_without_positive_curvature_is_not_kept():
     np.testing.assert_array_equal(Curvature(2).direction(np.ones(3, np.float32)), -np.ones(3))
 
 
+@pytest.mark.parametrize("smoothing", [None, 2.0])
 @pytest.mark.parametrize("bounded", [False, True])
-def test_it_finds_scipys_l_bfgs_b_minimum(bounded):
-    """A convex quadratic, with and without a box that cuts the unconstrained minimum off (the
-    box is active at the solution): the same minimiser as scipy's L-BFGS-B, every step lower
-    than the one before and inside the box."""
-    n = 40
+def test_it_finds_scipys_l_bfgs_b_minimum(bounded, smoothing):
+    """A convex quadratic on a [1, 2, 4, 5] image, with and without a box that cuts the
+    unconstrained minimum off (the box is active at the solution), with and without the
+    preconditioner: the same minimiser as scipy's L-BFGS-B, every step lower than the one
+    before and inside the box."""
+    shape = (1, 2, 4, 5)
+    n = int(np.prod(shape))
     a, b, fun = _quadratic(n, seed=3)
     low, high = np.full(n, -0.5, np.float32), np.full(n, 0.5, np.float32)
     bounds = (low, high) if bounded else None
@@ -80,17 +122,25 @@ def test_it_finds_scipys_l_bfgs_b_minimum(bounded):
         assert np.sum(np.isclose(np.abs(reference.x), 0.5)) >= 3  # the box matters
     iterates, losses = [], []
 
-    def callback(x):
-        iterates.append(x)
-        losses.append(fun(x)[0])
+    def image_fun(x):
+        loss, grad = fun(x.ravel())
+        return loss, grad.reshape(x.shape)
 
-    result = minimize(fun, np.zeros(n, np.float32), 200, callback, bounds=bounds, memory=10)
+    def callback(x):
+        iterates.append(x.ravel())
+        losses.append(fun(x.ravel())[0])
+
+    result = minimize(
+        image_fun, np.zeros(shape, np.float32), 200, callback, memory=10,
+        bounds=None if bounds is None else (low.reshape(shape), high.reshape(shape)),
+        precondition=LowPass(smoothing) if smoothing else None,
+    )  # fmt: skip
     assert len(iterates) >= 20
     assert all(later < earlier for earlier, later in itertools.pairwise(losses))
     if bounded:
         assert all(((low <= x) & (x <= high)).all() for x in iterates)
-    np.testing.assert_allclose(result.x, reference.x, atol=1e-3)
-    assert fun(result.x)[0] <= reference.fun + 1e-6 * abs(reference.fun)
+    np.testing.assert_allclose(result.x.ravel(), reference.x, atol=1e-3)
+    assert fun(result.x.ravel())[0] <= reference.fun + 1e-6 * abs(reference.fun)
     assert result.evaluations >= len(iterates) + 1
 
 

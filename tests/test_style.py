@@ -204,6 +204,9 @@ def test_initial_images(tiny_mat):
 
 def test_lbfgs_lowers_the_loss_at_every_iteration(tiny_mat):
     objective, content, _ = _objective(tiny_mat, StyleOptions(optimizer="lbfgs"))
+    calls = []
+    evaluate = objective.evaluate
+    objective.evaluate = lambda x, gradient=True: calls.append(x) or evaluate(x, gradient)
     transfer = StyleTransfer(objective, RunState(initial_image(content, objective.options), 0))
     final = transfer.run(8)
     totals = [row[4] for row in final.history]
@@ -211,6 +214,10 @@ def test_lbfgs_lowers_the_loss_at_every_iteration(tiny_mat):
     assert final.step == len(totals) - 1 >= 5
     assert all(b <= a for a, b in itertools.pairwise(totals))
     assert totals[-1] < totals[0] / 2
+    # the last row is the final image's loss, from the line search: not evaluated once more
+    assert f"({len(calls)} evaluations of the loss)" in transfer.stop_reason
+    assert calls[-1] is final.image
+    assert totals[-1] == evaluate(final.image, gradient=False)[0].total
 
 
 def test_resumed_adam_run_equals_the_straight_run_bit_for_bit(tiny_mat, tmp_path):

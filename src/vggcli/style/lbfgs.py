@@ -9,12 +9,23 @@ by the two-loop recursion (Algorithm 7.4) from H₀ = γ·I, γ = sᵀy / yᵀy 
 (eq. 7.20). A pair is kept only when sᵀy > 0 (the curvature condition), so H stays positive
 definite.
 
+Preconditioning (:class:`LowPass`): H₀ = γ·P with P a fixed symmetric positive definite operator
+and γ = sᵀy / yᵀPy (N&W §7.2 with the scaling taken in P's metric); with no pair yet, d = −P·∇f.
+The gradient of a VGG loss with respect to the pixels is dominated by high spatial frequencies,
+along which the loss is also most curved, while the large-scale changes that lower a style loss
+most are weak in it; P damps each spatial frequency f by (1 + (2πL·|f|)²)^(−1/2), about 1/|f|
+like the Fourier parametrisation of feature visualisation (Olah et al., Distill 2017), so that
+the first steps already move whole regions. Measured on the 512-px style transfer: the loss of
+1000 manual Adam steps after 75 evaluations instead of 127 (README, "Style transfer").
+
 Box constraints (the pixel range): an element at a bound whose gradient pushes it outward is held
-still for the step (it is left out of the direction), and the step follows the projected path
+still for the step (it is left out of the gradient the direction is made from, and out of the
+direction), and the step follows the projected path
 x(t) = clip(x + t·d). The step length t backtracks from 1 (halving, Algorithm 3.1) until the loss
 falls by at least 10⁻⁴ of what the gradient promises along the path (the Armijo condition); the
-first step, with no curvature known yet, moves the element of largest gradient by
-``first_step``. Every step lowers the loss.
+first step, with no curvature known yet, moves the element that moves most by ``first_step``.
+Should the direction not descend (held elements and P together can do that), the memory is
+emptied and the step follows −∇f. Every step lowers the loss.
 
 Why not scipy's L-BFGS-B, which vggcli used before: it adds about 0.09 s of bookkeeping per
 iteration at 512 px (float64 copies of the image, the compact form of the bounds), a tenth of
@@ -32,22 +43,56 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.fft
 
 ARMIJO = 1e-4  # the fraction of the promised decrease a step must achieve
 MAX_BACKTRACKS = 30  # halvings of the step before the line search gives up (t = 2⁻³⁰)
+
+
+Preconditioner = Callable[[np.ndarray], np.ndarray]
+"""v ↦ P·v for a symmetric positive definite P, on arrays shaped like the image."""
 
 
 def dot(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.dot(a.ravel(), b.ravel()))
 
 
-class Curvature:
-    """The newest ``memory`` pairs (s, y) and their ρ = 1/(sᵀy), oldest first."""
+class LowPass:
+    """P·v: every channel of v [..., H, W] filtered in the 2-D discrete Fourier domain
+    (periodic) by p(f) = (1 + (2π·``length``·|f|)²)^(−1/2), |f| in cycles per pixel: 1 for the
+    mean, about 1/(2π·length·|f|) for detail finer than ``length`` pixels. p is real, even and
+    positive, so P is symmetric positive definite. float32 in, float32 out."""
 
-    def __init__(self, memory: int) -> None:
+    def __init__(self, length: float) -> None:
+        if not length > 0:
+            raise ValueError(f"the smoothing length must be positive, got {length}")
+        self.length = length
+        self._gains: dict[tuple[int, int], np.ndarray] = {}
+
+    def gain(self, h: int, w: int) -> np.ndarray:
+        """p on the [H, W // 2 + 1] grid of a real 2-D DFT."""
+        if (h, w) not in self._gains:
+            fy = np.fft.fftfreq(h)[:, None]
+            fx = np.fft.rfftfreq(w)[None, :]
+            radius = 2 * np.pi * self.length * np.hypot(fy, fx)
+            self._gains[(h, w)] = (1 / np.sqrt(1 + radius**2)).astype(np.float32)
+        return self._gains[(h, w)]
+
+    def __call__(self, v: np.ndarray) -> np.ndarray:
+        h, w = v.shape[-2:]
+        spectrum = scipy.fft.rfft2(v, workers=-1) * self.gain(h, w)
+        return scipy.fft.irfft2(spectrum, s=(h, w), workers=-1).astype(np.float32, copy=False)
+
+
+class Curvature:
+    """The newest ``memory`` pairs (s, y) and their ρ = 1/(sᵀy), oldest first; ``precondition``:
+    P of H₀ = γ·P (None: the identity)."""
+
+    def __init__(self, memory: int, precondition: Preconditioner | None = None) -> None:
         if memory < 1:
             raise ValueError(f"L-BFGS needs a memory of at least 1 pair, got {memory}")
         self.pairs: deque[tuple[np.ndarray, np.ndarray, float]] = deque(maxlen=memory)
+        self.precondition = precondition
 
     def __len__(self) -> int:
         return len(self.pairs)
@@ -62,21 +107,24 @@ class Curvature:
         return True
 
     def direction(self, g: np.ndarray) -> np.ndarray:
-        """d = −H·g by the two-loop recursion (−g itself while no pair is known)."""
+        """d = −H·g by the two-loop recursion (−P·g while no pair is known)."""
         q = np.array(g, dtype=np.float32)
         if not self.pairs:
-            return -q
+            return -self._p(q)
         alphas = []
         for s, y, rho in reversed(self.pairs):  # newest first
             a = rho * dot(s, q)
             q -= np.float32(a) * y
             alphas.append(a)
         s, y, _ = self.pairs[-1]
-        q *= np.float32(dot(s, y) / dot(y, y))  # H₀ = γ·I
+        q = self._p(q) * np.float32(dot(s, y) / dot(y, self._p(y)))  # H₀ = γ·P
         for (s, y, rho), a in zip(self.pairs, reversed(alphas), strict=True):  # oldest first
             b = rho * dot(y, q)
             q += np.float32(a - b) * s
         return -q
+
+    def _p(self, v: np.ndarray) -> np.ndarray:
+        return v if self.precondition is None else self.precondition(v)
 
 
 @dataclass(frozen=True)
@@ -98,12 +146,14 @@ def minimize(
     bounds: tuple[np.ndarray, np.ndarray] | None = None,
     memory: int = 30,
     first_step: float = 10.0,
+    precondition: Preconditioner | None = None,
 ) -> Result:
     """Make up to ``iterations`` steps on ``fun`` (loss and gradient at x, shaped like x0),
     from x0 (clipped into ``bounds``: (low, high), each broadcastable to x0). ``callback``
     receives each accepted iterate, after ``fun`` was last called on it. ``memory``: how many
-    curvature pairs are kept. Stops early only when no step lowers the loss."""
-    curvature = Curvature(memory)
+    curvature pairs are kept; ``precondition``: P of H₀ = γ·P (None: the identity). Stops early
+    only when no step lowers the loss."""
+    curvature = Curvature(memory, precondition)
     x = np.array(x0, dtype=np.float32)
     if bounds is not None:
         np.clip(x, *bounds, out=x)
@@ -115,8 +165,8 @@ def minimize(
         if free is not None:
             d *= free
         slope = dot(g, d)
-        if not slope < 0:  # not a descent direction: start the memory again
-            curvature = Curvature(memory)
+        if not slope < 0:  # not a descent direction: empty the memory, follow −∇f this step
+            curvature = Curvature(memory, precondition)
             d = -g if free is None else -g * free
             slope = dot(g, d)
             if not slope < 0:

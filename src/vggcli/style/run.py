@@ -100,10 +100,16 @@ class StyleTransfer:
                 self._run_lbfgs(self.optimizer, until, on_step)
             else:
                 self._run_steps(until, on_step)
-            final, _ = self.objective.evaluate(self.state.image, gradient=False)
-            self._check(final)
-        self._record(self.state.step, final, self.state.image, on_step)
+            if not self._recorded(self.state.step, self.state.image):  # L-BFGS has recorded it
+                final, _ = self.objective.evaluate(self.state.image, gradient=False)
+                self._check(final)
+                self._record(self.state.step, final, self.state.image, on_step)
         return self.state
+
+    def _recorded(self, step: int, image: np.ndarray) -> bool:
+        """Whether the history's last row is the loss of ``image`` at ``step``."""
+        history = self.state.history
+        return bool(history) and history[-1][0] == step and history[-1][5:] == image.shape[2:]
 
     def _check(self, losses: Losses, grad: np.ndarray | None = None) -> None:
         """Go back to the last finite state and raise Diverged unless the loss (and ``grad``)
