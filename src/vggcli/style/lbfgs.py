@@ -15,8 +15,9 @@ The gradient of a VGG loss with respect to the pixels is dominated by high spati
 along which the loss is also most curved, while the large-scale changes that lower a style loss
 most are weak in it; P damps each spatial frequency f by (1 + (2πL·|f|)²)^(−1/2), about 1/|f|
 like the Fourier parametrisation of feature visualisation (Olah et al., Distill 2017), so that
-the first steps already move whole regions. Measured on the 512-px style transfer: the loss of
-1000 manual Adam steps after 75 evaluations instead of 127 (README, "Style transfer").
+the first steps already move whole regions. Measured on a 512-px style transfer from the content
+image: the loss of 1000 manual Adam steps is reached at step 71 instead of 127 (README, "Style
+transfer").
 
 Box constraints (the pixel range): an element at a bound whose gradient pushes it outward is held
 still for the step (it is left out of the gradient the direction is made from, and out of the
