@@ -177,7 +177,10 @@ def test_lbfgs_blend_scale_and_preserved_colours(tiny_mat, tmp_path):
     out = Image.open(tmp_path / "o.png").convert("YCbCr")
     content = Image.open(CONTENT).convert("RGB").resize((48, 40), Image.Resampling.BILINEAR)
     chroma = np.asarray(out)[..., 1:].astype(int) - np.asarray(content.convert("YCbCr"))[..., 1:]
-    assert np.abs(chroma).max() <= 2  # the content's colours, up to YCbCr rounding
+    rgb = np.asarray(Image.open(tmp_path / "o.png").convert("RGB"))
+    clipped = ((rgb == 0) | (rgb == 255)).any(axis=-1)  # a channel at 0 or 255 shifts the hue
+    assert clipped.mean() < 0.05
+    assert np.abs(chroma[~clipped]).max() <= 2  # the content's colours, up to YCbCr rounding
 
 
 def test_init_from_an_image_file(tiny_mat, tmp_path):

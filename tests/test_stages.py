@@ -29,7 +29,7 @@ def test_stage_plans():
     assert auto_stage_count((683, 1024)) == 3 and auto_stage_count((40, 1024)) == 1
     stages = plan((341, 512), None, None, "lbfgs")
     assert [s.size for s in stages] == [(170, 256), (341, 512)]
-    assert [s.steps for s in stages] == [40, 55]
+    assert [s.steps for s in stages] == [40, 50]
     assert [s.steps for s in plan((341, 512), 3, (5,), "adam")] == [5, 5, 5]
     assert plan((341, 512), 3, (1, 2, 3), "adam")[0].size == (85, 128)
     with pytest.raises(UsageError, match="too small"):

@@ -77,12 +77,13 @@ class Adam(Optimizer):
 class LBFGS(Optimizer):
     """L-BFGS with the pixel bounds and a backtracking line search (:mod:`vggcli.style.lbfgs`);
     ``memory`` curvature pairs, H₀ preconditioned by :class:`~vggcli.style.lbfgs.LowPass` of
-    ``smoothing`` pixels (0: H₀ = γ·I); ``lr`` is not used."""
+    ``smoothing`` pixels and ``brightness`` (smoothing 0: H₀ = γ·I); ``lr`` is not used."""
 
     name = "lbfgs"
     description = "L-BFGS with the pixel bounds, 30 curvature pairs, low-pass preconditioned"
     memory: int = 30
     smoothing: float = 64.0  # measured: README, "Style transfer"
+    brightness: float = 3.0
 
     def step(self, x, grad, state):
         raise TypeError("L-BFGS drives the optimisation itself: use minimize()")
@@ -99,7 +100,7 @@ class LBFGS(Optimizer):
         continuous run: the curvature memory (``memory`` pairs) is kept across steps, never
         restarted. ``callback`` receives each new iterate. ``bounds``: (low, high), box
         constraints broadcastable to the image."""
-        low_pass = lbfgs.LowPass(self.smoothing) if self.smoothing else None
+        low_pass = lbfgs.LowPass(self.smoothing, self.brightness) if self.smoothing else None
         return lbfgs.minimize(
             fun, x0, iterations, callback, bounds=bounds, memory=self.memory, precondition=low_pass
         )

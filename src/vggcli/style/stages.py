@@ -19,7 +19,7 @@ from vggcli.errors import UsageError
 MIN_STAGE_SIDE = 32  # five poolings leave nothing of a smaller image
 AUTO_STAGE_SIDE = 256  # automatic plan: the coarsest stage keeps a long side of at least this
 DEFAULT_STEPS = {  # optimizer → (steps of each coarser stage, steps of the last stage)
-    "lbfgs": (40, 55),
+    "lbfgs": (40, 50),
     "adam": (300, 100),
 }
 FALLBACK_STEPS = (150, 50)
