@@ -90,6 +90,14 @@ def test_the_low_pass_preconditioner_is_symmetric_positive_definite_with_the_sta
             np.testing.assert_allclose(got, weight * gain * image, atol=1e-5)
 
 
+def test_a_pair_without_positive_curvature_is_not_kept():
+    curvature = Curvature(memory=3)
+    assert not curvature.push(np.ones(4, np.float32), -np.ones(4, np.float32))
+    assert curvature.push(np.ones(4, np.float32), np.ones(4, np.float32))
+    assert len(curvature) == 1
+    np.testing.assert_array_equal(Curvature(2).direction(np.ones(3, np.float32)), -np.ones(3))
+
+
 @pytest.mark.parametrize("smoothing", [None, 2.0])
 @pytest.mark.parametrize("bounded", [False, True])
 def test_it_finds_scipys_l_bfgs_b_minimum(bounded, smoothing):
