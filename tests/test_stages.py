@@ -213,6 +213,11 @@ def test_the_time_left_counts_each_stage_at_its_own_rate(monkeypatch):
     assert lines and "30 s elapsed · 4.0 min left" in lines[-1]  # 120 s · 2, not 60 steps · 0.5
     progress(70, losses, 1)  # then 10 steps of the last stage in 20 s: 2 s a step, not 1
     assert "50 s elapsed · 3.7 min left" in lines[-1]  # 110 steps · 2 s
+    clock[:] = [0.0, 6.0]  # resumed at step 150: its first step 6 s after the start (targets)
+    resumed = ui.StylizeProgress(prepared, 150)
+    resumed.bar = None
+    resumed(151, losses, 1)
+    assert "6 s elapsed · 29 s left" in lines[-1]  # the estimate (29 steps · 1 s), not · 6
 
 
 def test_the_estimate_times_two_more_forward_passes_per_stage(monkeypatch):

@@ -271,9 +271,11 @@ class StylizeProgress:
         _, first_step, first_time = self.stage_start
         if step - first_step >= 3:
             scale = (now - first_time) / (step - first_step) / prepared.seconds_per_step[stage]
-        else:
+        elif step - self.start_step >= 3:
             predicted = prepared.estimate(self.start_step) - prepared.estimate(step)
             scale = (now - self.started) / predicted if predicted > 0 else 1.0
+        else:  # too few steps to time (the clock also counts the targets): the estimate as is
+            scale = 1.0
         return prepared.estimate(step) * scale
 
     def __call__(self, step: int, losses, stage: int) -> None:
