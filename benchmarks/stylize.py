@@ -7,7 +7,8 @@
    Then an L-BFGS iteration's own work (the loss a cheap quadratic) at 342x512: vggcli's L-BFGS
    against scipy's L-BFGS-B, 3 rounds.
 3. With --quality (long: 1000 Adam steps at 512 per backend), time to quality at 512: the
-   manual's run (`--manual --max-side 512`) against the defaults of `vgg stylize`, per backend.
+   manual's run (`--manual --max-side 512`) against the defaults of `vgg stylize`, per backend,
+   the defaults run before and after the manual's (the machine's speed drifts over 15 minutes).
    The target is α·content + β·style of the picture the manual's run saves after 1000 steps;
    each run's clock stops when its own objective (tv excluded) at 512 first gets there.
 
@@ -173,7 +174,8 @@ def time_to_quality(backends: list[str], adam_steps: int, folder: Path) -> None:
     """Seconds until the loss of ``adam_steps`` manual Adam steps at 512 is reached."""
     weights = resolve_weights(None, need_classifier=False)
     runs = {}
-    for preset_name, preset in (("manual", MANUAL), ("defaults", PRESET)):
+    order = (("defaults", PRESET), ("manual", MANUAL), ("defaults again", PRESET))
+    for preset_name, preset in order:  # the defaults before and after: the machine drifts
         for backend in backends:
             options = StyleOptions(
                 optimizer=preset["optimizer"],
@@ -210,7 +212,7 @@ def time_to_quality(backends: list[str], adam_steps: int, folder: Path) -> None:
             saved_objective = saved.content * options.alpha + saved.style * options.beta
             runs[(preset_name, backend)] = (trace, seconds, saved_objective)
             print(
-                f"{preset_name:8} {backend:9} {seconds:7.0f} s   saved picture "
+                f"{preset_name:14} {backend:9} {seconds:7.0f} s   saved picture "
                 f"α·content + β·style {saved_objective:.4g}",
                 flush=True,
             )
@@ -219,8 +221,13 @@ def time_to_quality(backends: list[str], adam_steps: int, folder: Path) -> None:
     for (preset_name, backend), (trace, seconds, saved) in runs.items():
         reached = next((t for t, value in trace if value <= target), None)
         when = f"{reached:7.0f} s" if reached is not None else "    not"
+        manual_seconds = runs[("manual", backend)][1]
+        share = ""
+        if preset_name != "manual" and saved <= target:
+            share = f" · 1/{manual_seconds / seconds:.1f} of the manual's"
         print(
-            f"  {preset_name:8} {backend:9} {when} (whole run {seconds:.0f} s, saved {saved:.4g})"
+            f"  {preset_name:14} {backend:9} {when} (whole run {seconds:.0f} s{share}, "
+            f"saved {saved:.4g})"
         )
 
 

@@ -30,6 +30,12 @@ def test_stage_plans():
     stages = plan((341, 512), None, None, "lbfgs")
     assert [s.size for s in stages] == [(170, 256), (341, 512)]
     assert [s.steps for s in stages] == [40, 50]
+    assert [s.shallow_steps for s in stages] == [0, 0]
+    # the default layers: the last stage's steps but 10 through relu4_1
+    assert [s.shallow_steps for s in plan((341, 512), None, None, "lbfgs", True)] == [0, 40]
+    assert [s.shallow_steps for s in plan((341, 512), 3, (9, 9, 8), "lbfgs", True)] == [0, 0, 0]
+    assert [s.shallow_steps for s in plan((341, 512), 1, None, "lbfgs", True)] == [0]
+    assert [s.shallow_steps for s in plan((341, 512), 2, None, "adam", True)] == [0, 0]
     assert [s.steps for s in plan((341, 512), 3, (5,), "adam")] == [5, 5, 5]
     assert plan((341, 512), 3, (1, 2, 3), "adam")[0].size == (85, 128)
     with pytest.raises(UsageError, match="too small"):
@@ -97,6 +103,28 @@ def test_interrupted_in_the_second_stage_resumes_like_a_straight_run(
     assert resumed.exit_code == 0, resumed.output
     assert np.array_equal(pixels(tmp_path / "out.png"), pixels(tmp_path / "straight.png"))
     assert rows(tmp_path / "out.csv") == rows(tmp_path / "straight.csv")
+
+
+def test_the_last_lbfgs_stage_follows_relu4_1_then_every_term(tiny_mat, tmp_path, monkeypatch):
+    gradients = []  # (size, through a layer) of each evaluation with a gradient
+    real = Objective.evaluate
+
+    def spy(self, x, gradient=True):
+        if gradient:
+            gradients.append((x.shape[2:], self.gradient_taps is not None))
+        return real(self, x, gradient)
+
+    monkeypatch.setattr(Objective, "evaluate", spy)
+    result = stylize(tmp_path, tiny_mat, "--stages", "2", "-n", "3,14")
+    assert result.exit_code == 0, result.output
+    first = [through for size, through in gradients if size == (32, 40)]
+    last = [through for size, through in gradients if size == (64, 80)]
+    assert first and not any(first)
+    shallow = last.index(False)  # 4 steps through relu4_1, then 10 with every term
+    assert shallow >= 5 and not any(last[shallow:]) and len(last) - shallow >= 11
+    assert "until step 7 through relu4_1" in " ".join(result.stdout.split())
+    history = rows(tmp_path / "out.csv")
+    assert [int(r["step"]) for r in history if r["size"] == "64x80"] == list(range(3, 18))
 
 
 def test_resume_with_another_stage_plan_is_refused(tiny_mat, tmp_path):
@@ -220,7 +248,7 @@ def test_the_time_left_counts_each_stage_at_its_own_rate(monkeypatch):
     assert "6 s elapsed · 29 s left" in lines[-1]  # the estimate (29 steps · 1 s), not · 6
 
 
-def test_the_estimate_times_two_more_forward_passes_per_stage(monkeypatch):
+def test_the_estimate_times_one_more_forward_pass_scaled_to_each_stage(monkeypatch):
     from types import SimpleNamespace
 
     from vggcli.style import job
@@ -228,12 +256,14 @@ def test_the_estimate_times_two_more_forward_passes_per_stage(monkeypatch):
     passes = []
     network = SimpleNamespace(forward=lambda x, taps, record: passes.append((x, taps, record)))
     objectives = [
-        SimpleNamespace(network=network, content_input=f"content {k}", taps=["relu4_2"])
-        for k in range(2)
+        SimpleNamespace(
+            network=network, content_input=f"content {k}", taps=["relu4_2"], shape=(1, 3, h, w)
+        )
+        for k, (h, w) in enumerate([(20, 30), (40, 60)])
     ]
-    clock = iter([0.0, 0.5, 1.0, 1.7, 10.0, 13.0, 20.0, 22.0])  # the faster of two, per stage
+    clock = iter([10.0, 12.0])  # the last stage's pass: 2 s for 4x the first stage's pixels
     monkeypatch.setattr(job.time, "perf_counter", lambda: next(clock))
     per_step = job.seconds_per_step(objectives, "lbfgs")
-    assert passes == [(f"content {k}", ["relu4_2"], False) for k in (0, 0, 1, 1)]
+    assert passes == [("content 1", ["relu4_2"], False)]
     factor = job.STEP_PER_FORWARD * job.EVALS_PER_STEP["lbfgs"]
     assert per_step == pytest.approx([0.5 * factor, 2.0 * factor])

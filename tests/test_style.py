@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 
 import numpy as np
 import pytest
@@ -160,6 +160,27 @@ def test_a_larger_style_image_is_normalised_by_area(tiny_mat):
     scaled = Objective(objective.network, content, [(style, 1.0)], StyleOptions())
     features = objective.network.forward(style, ["relu2_1"]).outputs["relu2_1"]
     assert rel_error(scaled.style_targets["relu2_1"], gram(features) / 4) <= 1e-6
+
+
+def test_an_objective_through_a_layer_has_the_gradient_of_the_terms_up_to_it(tiny_mat):
+    """Through relu3_1 (of content relu4_2 and style relu1_1 … relu5_1): every loss as the
+    whole objective's, the gradient and ``optimised`` those of the objective made of the
+    style terms up to relu3_1 only, each weighted as in the whole (1/5, not 1/3)."""
+    options = StyleOptions(tv_weight=2.0)
+    whole, content, styles = _objective(tiny_mat, options)
+    x = (content + np.random.default_rng(1).normal(0, 20, content.shape)).astype(np.float32)
+    shallow_layers = tuple((name, w * 3 / 5) for name, w in options.style_layers[:3])
+    part = Objective(
+        whole.network, content, styles,
+        StyleOptions(content_layers=(), style_layers=shallow_layers, tv_weight=2.0),
+    )  # fmt: skip
+    losses, grad = whole.through("relu3_1").evaluate(x)
+    expected, expected_grad = part.evaluate(x)
+    assert astuple(losses)[:4] == astuple(whole.evaluate(x)[0])[:4]
+    assert whole.evaluate(x)[0].optimised is None
+    assert losses.optimised == pytest.approx(expected.total, rel=1e-6)
+    assert losses.optimised < losses.total
+    assert rel_error(grad, expected_grad) <= 1e-5
 
 
 def test_unknown_layers_and_too_small_images(tiny_mat):

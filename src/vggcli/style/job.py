@@ -25,6 +25,8 @@ from vggcli.engine.network import Network
 from vggcli.errors import ImageError, UsageError
 from vggcli.images import load_image, resize, to_input
 from vggcli.style.objective import (
+    DEFAULT_CONTENT_LAYERS,
+    DEFAULT_STYLE_LAYERS,
     INITS,
     Losses,
     Objective,
@@ -35,7 +37,7 @@ from vggcli.style.objective import (
 from vggcli.style.optim import LBFGS, Optimizer, make_optimizer
 from vggcli.style.run import RunState, StyleTransfer
 from vggcli.style.runfiles import RunFiles, load_state, output_rgb, save_state, write_run
-from vggcli.style.stages import Stage, plan, upsample
+from vggcli.style.stages import SHALLOW_LAYER, Stage, plan, upsample
 from vggcli.weights.cache import resolve_weights
 from vggcli.weights.weightset import WeightSet
 
@@ -180,19 +182,16 @@ STEP_PER_FORWARD = 2.4  # an evaluation (forward with recording, losses, backwar
 
 
 def seconds_per_step(objectives: list[Objective], optimizer: str) -> list[float]:
-    """Each stage's estimated seconds per step: the faster of two more forward passes of its
+    """Each stage's estimated seconds per step: one more forward pass of the last stage's
     content image, timed (the targets' passes have already allocated the buffers and kept the
-    filter transforms, so they run as fast as the steps will, in a fresh process as in one that
-    has run before), times :data:`STEP_PER_FORWARD` and the evaluations a step of
-    ``optimizer`` makes."""
-
-    def forward_seconds(objective: Objective) -> float:
-        started = time.perf_counter()
-        objective.network.forward(objective.content_input, objective.taps, record=False)
-        return time.perf_counter() - started
-
+    filter transforms, so it runs as fast as the steps will), scaled to each stage's pixels,
+    times :data:`STEP_PER_FORWARD` and the evaluations a step of ``optimizer`` makes."""
+    last = objectives[-1]
+    started = time.perf_counter()
+    last.network.forward(last.content_input, last.taps, record=False)
+    per_pixel = (time.perf_counter() - started) / math.prod(last.shape[2:])
     factor = STEP_PER_FORWARD * EVALS_PER_STEP.get(optimizer, 1.0)
-    return [min(forward_seconds(o), forward_seconds(o)) * factor for o in objectives]
+    return [per_pixel * math.prod(o.shape[2:]) * factor for o in objectives]
 
 
 MEMORY_PER_ACTIVATION = 2.5  # bytes of memory per byte of one forward pass's activations:
@@ -218,7 +217,11 @@ def prepare(job: StylizeJob, network: Network, resume: Path | None = None) -> Pr
     options = job.options
     content_img = load_image(job.content)
     final = output_size(content_img.size, job.size, job.max_side)
-    stages = plan(final, job.stages, job.steps, options.optimizer)
+    default_layers = (options.content_layers, options.style_layers) == (
+        DEFAULT_CONTENT_LAYERS,
+        DEFAULT_STYLE_LAYERS,
+    )
+    stages = plan(final, job.stages, job.steps, options.optimizer, shallow=default_layers)
     memory.require(
         memory_needed(network.layers, final, make_optimizer(options.optimizer, options.lr)),
         "style transfer",
@@ -324,7 +327,11 @@ class Stylization:
                 if self.bounds is not None:
                     np.clip(image, *self.bounds, out=image)
                 self.state = self.state.replace(image=image, optimizer_state={}, stage=k)
-            transfer = StyleTransfer(objective, self.state, self.bounds)
+            through = None
+            if stage.shallow_steps:
+                start = prepared.stage_end(k) - stage.steps
+                through = (SHALLOW_LAYER, start + stage.shallow_steps)
+            transfer = StyleTransfer(objective, self.state, self.bounds, through)
 
             def step_done(step: int, losses: Losses, image: np.ndarray, k=k, t=transfer) -> None:
                 self.state = t.state

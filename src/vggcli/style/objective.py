@@ -87,6 +87,8 @@ class Losses:
     style: float
     tv: float
     total: float
+    optimised: float | None = None  # of an objective through a layer: the part of total whose
+    # gradient came with these losses (Objective.through); None: all of it
 
 
 def check_layers(names: Sequence[str], what: str) -> None:
@@ -127,6 +129,7 @@ class Objective:
             outputs = network.forward(content, options.content_layers).outputs
             self.content_targets = {name: outputs[name].copy() for name in options.content_layers}
         self.style_targets = self._blended_grams(styles, total)
+        self.gradient_taps: frozenset[str] | None = None  # None: every tap's term
 
     def _blended_grams(self, styles, total) -> dict[str, np.ndarray]:
         names = [name for name, _ in self.options.style_layers]
@@ -149,6 +152,20 @@ class Objective:
         twin.network = network
         return twin
 
+    def through(self, deepest: str) -> Objective:
+        """The same objective (same losses, all computed) with a gradient of only the terms
+        of the taps up to ``deepest`` in the network (and tv): the backward pass starts there.
+        Its :attr:`Losses.optimised` is the value that gradient belongs to. After an upsampled
+        stage change almost all the loss is in relu4_1's style term: through relu4_1 skips the
+        backward pass of conv4_2 … conv5_1, a tenth of an evaluation at 512 px."""
+        check_layers([deepest], "gradient")
+        order = [layer.name for layer in self.network.layers]
+        twin = copy.copy(self)
+        twin.gradient_taps = frozenset(
+            name for name in self.taps if order.index(name) <= order.index(deepest)
+        )
+        return twin
+
     def evaluate(self, x: np.ndarray, gradient: bool = True) -> tuple[Losses, np.ndarray | None]:
         """The loss terms at x and, with ``gradient``, dL/dx (same shape and dtype as x)."""
         losses, result, grads = self.forward(x, record=gradient)
@@ -159,19 +176,26 @@ class Objective:
         o = self.options
         result = self.network.forward(x, self.taps, record=record, progress=progress)
         grads: dict[str, np.ndarray] = {}
+        optimised = 0.0  # the terms the gradient is of
         content = 0.0
         for name in o.content_layers:
             loss, g = content_loss(result.outputs[name], self.content_targets[name])
             content += loss / len(o.content_layers)
-            _accumulate(grads, name, g * np.float32(o.alpha / len(o.content_layers)))
+            if self.gradient_taps is None or name in self.gradient_taps:
+                optimised += o.alpha * loss / len(o.content_layers)
+                _accumulate(grads, name, g * np.float32(o.alpha / len(o.content_layers)))
         style = 0.0
         for name, weight in o.style_layers:
             loss, g = style_loss(result.outputs[name], self.style_targets[name])
             style += weight * loss / len(o.style_layers)
-            _accumulate(grads, name, g * np.float32(o.beta * weight / len(o.style_layers)))
+            if self.gradient_taps is None or name in self.gradient_taps:
+                optimised += o.beta * weight * loss / len(o.style_layers)
+                _accumulate(grads, name, g * np.float32(o.beta * weight / len(o.style_layers)))
         tv = TV_SCALE * tv_loss(x)[0] if o.tv_weight else 0.0
         total = o.alpha * content + o.beta * style + o.tv_weight * tv
-        return Losses(content, style, tv, total), result, grads
+        optimised += o.tv_weight * tv
+        part = None if self.gradient_taps is None else optimised
+        return Losses(content, style, tv, total, part), result, grads
 
     def backward(
         self, x: np.ndarray, result, grads: dict[str, np.ndarray], progress=None
