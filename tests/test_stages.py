@@ -248,7 +248,7 @@ def test_the_time_left_counts_each_stage_at_its_own_rate(monkeypatch):
     assert "6 s elapsed · 29 s left" in lines[-1]  # the estimate (29 steps · 1 s), not · 6
 
 
-def test_the_estimate_times_one_more_forward_pass_scaled_to_each_stage(monkeypatch):
+def test_the_estimate_times_two_more_forward_passes_scaled_to_each_stage(monkeypatch):
     from types import SimpleNamespace
 
     from vggcli.style import job
@@ -261,9 +261,9 @@ def test_the_estimate_times_one_more_forward_pass_scaled_to_each_stage(monkeypat
         )
         for k, (h, w) in enumerate([(20, 30), (40, 60)])
     ]
-    clock = iter([10.0, 12.0])  # the last stage's pass: 2 s for 4x the first stage's pixels
+    clock = iter([10.0, 13.0, 20.0, 22.0])  # the faster pass: 2 s for 4x the first's pixels
     monkeypatch.setattr(job.time, "perf_counter", lambda: next(clock))
     per_step = job.seconds_per_step(objectives, "lbfgs")
-    assert passes == [("content 1", ["relu4_2"], False)]
+    assert passes == [("content 1", ["relu4_2"], False)] * 2
     factor = job.STEP_PER_FORWARD * job.EVALS_PER_STEP["lbfgs"]
     assert per_step == pytest.approx([0.5 * factor, 2.0 * factor])

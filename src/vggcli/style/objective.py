@@ -157,7 +157,7 @@ class Objective:
         of the taps up to ``deepest`` in the network (and tv): the backward pass starts there.
         Its :attr:`Losses.optimised` is the value that gradient belongs to. After an upsampled
         stage change almost all the loss is in relu4_1's style term: through relu4_1 skips the
-        backward pass of conv4_2 … conv5_1, a tenth of an evaluation at 512 px."""
+        backward pass of conv4_2 … conv5_1, 12% of an evaluation at 512 px."""
         check_layers([deepest], "gradient")
         order = [layer.name for layer in self.network.layers]
         twin = copy.copy(self)
