@@ -166,6 +166,10 @@ class Objective:
         )
         return twin
 
+    def _drives(self, tap: str) -> bool:
+        """Whether ``tap``'s term is in the gradient (see :meth:`through`)."""
+        return self.gradient_taps is None or tap in self.gradient_taps
+
     def evaluate(self, x: np.ndarray, gradient: bool = True) -> tuple[Losses, np.ndarray | None]:
         """The loss terms at x and, with ``gradient``, dL/dx (same shape and dtype as x)."""
         losses, result, grads = self.forward(x, record=gradient)
@@ -181,14 +185,14 @@ class Objective:
         for name in o.content_layers:
             loss, g = content_loss(result.outputs[name], self.content_targets[name])
             content += loss / len(o.content_layers)
-            if self.gradient_taps is None or name in self.gradient_taps:
+            if self._drives(name):
                 optimised += o.alpha * loss / len(o.content_layers)
                 _accumulate(grads, name, g * np.float32(o.alpha / len(o.content_layers)))
         style = 0.0
         for name, weight in o.style_layers:
             loss, g = style_loss(result.outputs[name], self.style_targets[name])
             style += weight * loss / len(o.style_layers)
-            if self.gradient_taps is None or name in self.gradient_taps:
+            if self._drives(name):
                 optimised += o.beta * weight * loss / len(o.style_layers)
                 _accumulate(grads, name, g * np.float32(o.beta * weight / len(o.style_layers)))
         tv = TV_SCALE * tv_loss(x)[0] if o.tv_weight else 0.0
