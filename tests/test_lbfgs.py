@@ -152,29 +152,3 @@ def test_it_stops_when_nothing_can_move():
     bounds = (np.zeros(5, np.float32), np.ones(5, np.float32))
     result = minimize(fun, x0, 10, lambda _: pytest.fail("no step can be made"), bounds=bounds)
     assert result.message.startswith("converged") and result.evaluations == 1
-
-
-def test_a_run_continued_from_its_curvature_makes_the_same_steps():
-    """4 steps, then 6 more from the first run's x and curvature memory: the iterates of 10
-    steps in one run (the second run evaluates its starting point once more)."""
-    shape = (1, 2, 4, 5)
-    _, _, fun = _quadratic(int(np.prod(shape)), seed=5)
-
-    def image_fun(x):
-        loss, grad = fun(x.ravel())
-        return loss, grad.reshape(x.shape)
-
-    def run(x0, steps, curvature=None):
-        iterates = []
-        result = minimize(
-            image_fun, x0, steps, iterates.append, memory=3, curvature=curvature,
-            precondition=LowPass(2.0),
-        )  # fmt: skip
-        return result, iterates
-
-    straight, expected = run(np.zeros(shape, np.float32), 10)
-    first, iterates = run(np.zeros(shape, np.float32), 4)
-    second, more = run(first.x, 6, first.curvature)
-    assert len(first.curvature) == 3  # the memory is full: continuing it matters
-    np.testing.assert_array_equal(np.stack(iterates + more), np.stack(expected))
-    assert first.evaluations + second.evaluations == straight.evaluations + 1

@@ -14,6 +14,7 @@ from tests.test_cli_stylize import history as rows
 from tests.test_cli_stylize import pixels, run
 from vggcli.engine.backends import BACKENDS
 from vggcli.engine.network import Network
+from vggcli.engine.vgg19 import CONV_PART_NAMES
 from vggcli.errors import UsageError
 from vggcli.style.job import Stylization, StylizeJob, prepare
 from vggcli.style.objective import Objective, StyleOptions, pixel_bounds
@@ -30,12 +31,12 @@ def test_stage_plans():
     stages = plan((341, 512), None, None, "lbfgs")
     assert [s.size for s in stages] == [(170, 256), (341, 512)]
     assert [s.steps for s in stages] == [40, 50]
-    assert [s.shallow_steps for s in stages] == [0, 0]
-    # the default layers: the last stage's steps but 10 through relu4_1
-    assert [s.shallow_steps for s in plan((341, 512), None, None, "lbfgs", True)] == [0, 40]
-    assert [s.shallow_steps for s in plan((341, 512), 3, (9, 9, 8), "lbfgs", True)] == [0, 0, 0]
-    assert [s.shallow_steps for s in plan((341, 512), 1, None, "lbfgs", True)] == [0]
-    assert [s.shallow_steps for s in plan((341, 512), 2, None, "adam", True)] == [0, 0]
+    assert [s.shallow for s in stages] == [False, False]
+    # the default layers: the last stage of several follows the gradient through relu4_2
+    assert [s.shallow for s in plan((341, 512), None, None, "lbfgs", True)] == [False, True]
+    assert [s.shallow for s in plan((341, 512), 3, (9, 9, 8), "lbfgs", True)] == [0, 0, 1]
+    assert [s.shallow for s in plan((341, 512), 1, None, "lbfgs", True)] == [False]
+    assert [s.shallow for s in plan((341, 512), 2, None, "adam", True)] == [False, False]
     assert [s.steps for s in plan((341, 512), 3, (5,), "adam")] == [5, 5, 5]
     assert plan((341, 512), 3, (1, 2, 3), "adam")[0].size == (85, 128)
     with pytest.raises(UsageError, match="too small"):
@@ -105,26 +106,32 @@ def test_interrupted_in_the_second_stage_resumes_like_a_straight_run(
     assert rows(tmp_path / "out.csv") == rows(tmp_path / "straight.csv")
 
 
-def test_the_last_lbfgs_stage_follows_relu4_1_then_every_term(tiny_mat, tmp_path, monkeypatch):
-    gradients = []  # (size, through a layer) of each evaluation with a gradient
+def test_the_last_lbfgs_stage_follows_the_gradient_through_relu4_2(tiny_mat, tmp_path, monkeypatch):
+    gradients = []  # (size, the deepest layer of the gradient) of each evaluation with one
     real = Objective.evaluate
 
     def spy(self, x, gradient=True):
         if gradient:
-            gradients.append((x.shape[2:], self.gradient_taps is not None))
+            deepest = None if self.gradient_taps is None else max(self.gradient_taps, key=order)
+            gradients.append((x.shape[2:], deepest))
         return real(self, x, gradient)
 
+    def order(tap):
+        return CONV_PART_NAMES.index(tap)
+
     monkeypatch.setattr(Objective, "evaluate", spy)
-    result = stylize(tmp_path, tiny_mat, "--stages", "2", "-n", "3,14")
+    result = stylize(tmp_path, tiny_mat, "--stages", "2", "-n", "3,4")
     assert result.exit_code == 0, result.output
-    first = [through for size, through in gradients if size == (32, 40)]
-    last = [through for size, through in gradients if size == (64, 80)]
-    assert first and not any(first)
-    shallow = last.index(False)  # 4 steps through relu4_1, then 10 with every term
-    assert shallow >= 5 and not any(last[shallow:]) and len(last) - shallow >= 11
-    assert "until step 7 through relu4_1" in " ".join(result.stdout.split())
-    history = rows(tmp_path / "out.csv")
-    assert [int(r["step"]) for r in history if r["size"] == "64x80"] == list(range(3, 18))
+    assert {deepest for size, deepest in gradients if size == (32, 40)} == {None}
+    assert {deepest for size, deepest in gradients if size == (64, 80)} == {"relu4_2"}
+    history = rows(tmp_path / "out.csv")  # every row still holds every term's loss
+    assert [int(r["step"]) for r in history if r["size"] == "64x80"] == list(range(3, 8))
+    other_layers = stylize(
+        tmp_path, tiny_mat, "--stages", "2", "-n", "3,4", "--style-layers", "relu3_1,relu4_1",
+        name="other.png",
+    )  # fmt: skip
+    assert other_layers.exit_code == 0, other_layers.output  # every term in the gradient
+    assert {deepest for _, deepest in gradients[-6:]} == {None}
 
 
 def test_resume_with_another_stage_plan_is_refused(tiny_mat, tmp_path):

@@ -332,11 +332,9 @@ class Stylization:
                 if self.bounds is not None:
                     np.clip(image, *self.bounds, out=image)
                 self.state = self.state.replace(image=image, optimizer_state={}, stage=k)
-            through = None
-            if stage.shallow_steps:
-                start = prepared.stage_end(k) - stage.steps
-                through = (SHALLOW_LAYER, start + stage.shallow_steps)
-            transfer = StyleTransfer(objective, self.state, self.bounds, through)
+            if stage.shallow:
+                objective = objective.through(SHALLOW_LAYER)
+            transfer = StyleTransfer(objective, self.state, self.bounds)
 
             def step_done(step: int, losses: Losses, image: np.ndarray, k=k, t=transfer) -> None:
                 self.state = t.state

@@ -140,13 +140,12 @@ class Curvature:
 
 @dataclass(frozen=True)
 class Result:
-    """Where :func:`minimize` stopped: the last iterate, why, how many times it evaluated the
-    loss, and the curvature memory then (to continue from, see :func:`minimize`)."""
+    """Where :func:`minimize` stopped: the last iterate, why, and how many times it evaluated
+    the loss."""
 
     x: np.ndarray
     message: str
     evaluations: int
-    curvature: Curvature
 
 
 def minimize(
@@ -159,16 +158,13 @@ def minimize(
     memory: int = 30,
     first_step: float = 40.0,
     precondition: Preconditioner | None = None,
-    curvature: Curvature | None = None,
 ) -> Result:
     """Make up to ``iterations`` steps on ``fun`` (loss and gradient at x, shaped like x0),
     from x0 (clipped into ``bounds``: (low, high), each broadcastable to x0). ``callback``
     receives each accepted iterate, after ``fun`` was last called on it. ``memory``: how many
     curvature pairs are kept; ``precondition``: P of H₀ = γ·P (None: the identity). Stops early
-    only when no step lowers the loss. ``curvature``: the memory to start from (a previous
-    Result's, x0 its x: the run goes on as one; ``fun`` may have changed a little, as between
-    the phases of a stage), else an empty one."""
-    curvature = curvature if curvature is not None else Curvature(memory, precondition)
+    only when no step lowers the loss."""
+    curvature = Curvature(memory, precondition)
     x = np.array(x0, dtype=np.float32)
     if bounds is not None:
         np.clip(x, *bounds, out=x)
@@ -181,11 +177,11 @@ def minimize(
             d *= free
         slope = dot(g, d)
         if not slope < 0:  # not a descent direction: empty the memory, follow −∇f this step
-            curvature = Curvature(memory, curvature.precondition)
+            curvature = Curvature(memory, precondition)
             d = -g if free is None else -g * free
             slope = dot(g, d)
             if not slope < 0:
-                return Result(x, "converged: the gradient is zero", evaluations, curvature)
+                return Result(x, "converged: the gradient is zero", evaluations)
         t = 1.0 if len(curvature) else first_step / float(np.abs(d).max())
         for _ in range(MAX_BACKTRACKS):
             x_new = x + np.float32(t) * d
@@ -198,12 +194,12 @@ def minimize(
             t /= 2
         else:
             message = "stopped: no step along the direction lowers the loss"
-            return Result(x, message, evaluations, curvature)
+            return Result(x, message, evaluations)
         curvature.push(x_new - x, g_new - g)
         x, f, g = x_new, f_new, g_new
         callback(x)
     message = f"made the {iterations} steps asked for ({evaluations} evaluations of the loss)"
-    return Result(x, message, evaluations, curvature)
+    return Result(x, message, evaluations)
 
 
 def _free(x: np.ndarray, g: np.ndarray, bounds) -> np.ndarray | None:

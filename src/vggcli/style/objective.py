@@ -155,9 +155,9 @@ class Objective:
     def through(self, deepest: str) -> Objective:
         """The same objective (same losses, all computed) with a gradient of only the terms
         of the taps up to ``deepest`` in the network (and tv): the backward pass starts there.
-        Its :attr:`Losses.optimised` is the value that gradient belongs to. After an upsampled
-        stage change almost all the loss is in relu4_1's style term: through relu4_1 skips the
-        backward pass of conv4_2 … conv5_1, 12% of an evaluation at 512 px."""
+        Its :attr:`Losses.optimised` is the value that gradient belongs to. The last stage of a
+        coarse-to-fine run goes through relu4_2 (:mod:`vggcli.style.stages`): the backward pass
+        skips conv4_3 … conv5_1, which only relu5_1's style term needs."""
         check_layers([deepest], "gradient")
         order = [layer.name for layer in self.network.layers]
         twin = copy.copy(self)

@@ -12,7 +12,7 @@ plus one line in :data:`OPTIMIZERS`; ``--optimizer`` offers it.
 L-BFGS is the exception that proves the rule: its line search evaluates the loss several times
 per iteration, so it cannot be a ``step``. It *drives* the optimisation itself
 (:meth:`LBFGS.minimize`, :mod:`vggcli.style.lbfgs`) and keeps no state between runs: each stage
-and a resumed run start with an empty curvature memory (the two phases of a stage share one).
+and a resumed run start with an empty curvature memory.
 """
 
 from __future__ import annotations
@@ -95,18 +95,14 @@ class LBFGS(Optimizer):
         iterations: int,
         callback: Callable[[np.ndarray], None],
         bounds: tuple[np.ndarray, np.ndarray] | None = None,
-        curvature: lbfgs.Curvature | None = None,
     ) -> lbfgs.Result:
         """``iterations`` steps on ``fun`` (loss and gradient at an image shaped like x0) in one
         continuous run: the curvature memory (``memory`` pairs) is kept across steps, never
         restarted. ``callback`` receives each new iterate. ``bounds``: (low, high), box
-        constraints broadcastable to the image. ``curvature``: a previous run's memory to go
-        on with (x0 being where it stopped)."""
-        if curvature is None:
-            low_pass = lbfgs.LowPass(self.smoothing, self.brightness) if self.smoothing else None
-            curvature = lbfgs.Curvature(self.memory, low_pass)
+        constraints broadcastable to the image."""
+        low_pass = lbfgs.LowPass(self.smoothing, self.brightness) if self.smoothing else None
         return lbfgs.minimize(
-            fun, x0, iterations, callback, bounds=bounds, memory=self.memory, curvature=curvature
+            fun, x0, iterations, callback, bounds=bounds, memory=self.memory, precondition=low_pass
         )
 
 

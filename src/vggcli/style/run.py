@@ -49,18 +49,8 @@ OnStep = Callable[[int, Losses, np.ndarray], None]
 class StyleTransfer:
     """Runs the optimiser on an :class:`Objective`, keeping a resumable :class:`RunState`."""
 
-    def __init__(
-        self,
-        objective: Objective,
-        state: RunState,
-        bounds: Bounds | None = None,
-        through: tuple[str, int] | None = None,
-    ) -> None:
-        """``through`` (layer, step): L-BFGS steps before that step follow the gradient of the
-        terms up to that layer only (:meth:`Objective.through`), the later ones all of it, with
-        one curvature memory; every step's losses are all the terms."""
+    def __init__(self, objective: Objective, state: RunState, bounds: Bounds | None = None) -> None:
         self.objective = objective
-        self.through = through
         self.options = objective.options
         self.bounds = bounds
         self.optimizer = make_optimizer(self.options.optimizer, self.options.lr)
@@ -144,11 +134,17 @@ class StyleTransfer:
             self.state = s.replace(image=image, step=s.step + 1, optimizer_state=opt_state)
 
     def _run_lbfgs(self, lbfgs: LBFGS, until: int, on_step: OnStep | None) -> None:
-        phases = [(self.objective, until)]
-        if self.through is not None:
-            layer, end = self.through
-            phases.insert(0, (self.objective.through(layer), min(end, until)))
+        if self.state.step >= until:
+            return
         last: dict[str, object] = {}
+
+        def fun(x: np.ndarray):
+            losses, grad = self.objective.evaluate(x)
+            self._check(losses, grad)  # the state is the last accepted iterate: finite
+            last.update(x=x, losses=losses)
+            self._record(self.state.step, losses, x, on_step)
+            # an objective through a layer (Objective.through): minimise what its gradient is of
+            return (losses.total if losses.optimised is None else losses.optimised), grad
 
         def callback(x: np.ndarray) -> None:
             # minimize evaluates every iterate before it accepts it: the last evaluation's
@@ -157,32 +153,7 @@ class StyleTransfer:
             self.state = self.state.replace(image=x, step=self.state.step + 1)
             self._record(self.state.step, losses, x, on_step)
 
-        curvature, evaluations, start = None, 0, self.state.step
-        for objective, end in phases:
-            if self.state.step >= end:
-                continue
-
-            def fun(x: np.ndarray, objective=objective):
-                losses, grad = objective.evaluate(x)
-                self._check(losses, grad)  # the state is the last accepted iterate: finite
-                last.update(x=x, losses=losses)
-                self._record(self.state.step, losses, x, on_step)
-                value = losses.total if losses.optimised is None else losses.optimised
-                return value, grad
-
-            result = lbfgs.minimize(
-                fun,
-                self.state.image,
-                end - self.state.step,
-                callback,
-                bounds=self.bounds,
-                curvature=curvature,
-            )
-            curvature, evaluations = result.curvature, evaluations + result.evaluations
-            self.stop_reason = result.message
-        if len(phases) > 1 and self.state.step == until > start:  # both phases made their steps
-            layer, end = self.through
-            self.stop_reason = (
-                f"made the {until - start} steps asked for ({evaluations} evaluations of the "
-                f"loss; until step {end} through {layer})"
-            )
+        result = lbfgs.minimize(
+            fun, self.state.image, until - self.state.step, callback, bounds=self.bounds
+        )
+        self.stop_reason = result.message
