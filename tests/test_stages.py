@@ -200,8 +200,10 @@ def test_manual_is_the_old_default_bit_for_bit(tiny_mat, tmp_path):
 def test_progress_lines_when_not_a_terminal_and_quiet(tiny_mat, tmp_path):
     loud = stylize(tmp_path, tiny_mat, "--stages", "1", "-n", "3")
     assert loud.exit_code == 0
-    lines = [line for line in loud.stderr.splitlines() if line.startswith("step ")]
-    assert lines and "3/3" in lines[-1] and "stage 1/1 64x80" in lines[-1]
+    lines = loud.stderr.splitlines()
+    header = next(k for k, line in enumerate(lines) if line.split()[:2] == ["step", "stage"])
+    assert lines[-1].split()[:3] == ["3/3", "1/1", "64x80"] and header < len(lines) - 1
+    assert max(len(line) for line in lines[header:]) <= 80
     quiet = stylize(tmp_path, tiny_mat, "--stages", "1", "-n", "3", "--quiet", name="q.png")
     assert quiet.exit_code == 0 and quiet.stderr == ""
     assert "style transfer" in quiet.stdout
@@ -245,14 +247,16 @@ def test_the_time_left_counts_each_stage_at_its_own_rate(monkeypatch):
     progress.bar = None  # the lines written when stderr is not a terminal
     losses = type("L", (), {"total": 1.0, "content": 1.0, "style": 1.0})()
     progress(60, losses, 1)
-    assert lines and "30 s elapsed · 4.0 min left" in lines[-1]  # 120 s · 2, not 60 steps · 0.5
+    assert lines[0].split() == list(ui.LOG_COLUMNS) and len(lines[0]) <= 80
+    assert lines[-1].endswith("    30 s  4.0 min")  # elapsed, left: 120 s · 2, not 60 steps · 0.5
+    assert lines[-1].split()[:6] == ["60/180", "2/2", "64x64", "1.00e+00", "1.00e+00", "1.00e+00"]
     progress(70, losses, 1)  # then 10 steps of the last stage in 20 s: 2 s a step, not 1
-    assert "50 s elapsed · 3.7 min left" in lines[-1]  # 110 steps · 2 s
+    assert lines[-1].endswith("    50 s  3.7 min") and len(lines) == 3  # 110 steps · 2 s
     clock[:] = [0.0, 6.0]  # resumed at step 150: its first step 6 s after the start (targets)
     resumed = ui.StylizeProgress(prepared, 150)
     resumed.bar = None
     resumed(151, losses, 1)
-    assert "6 s elapsed · 29 s left" in lines[-1]  # the estimate (29 steps · 1 s), not · 6
+    assert lines[-1].endswith("     6 s     29 s")  # the estimate (29 steps · 1 s), not · 6
 
 
 def test_the_estimate_times_two_more_forward_passes_scaled_to_each_stage(monkeypatch):

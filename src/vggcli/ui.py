@@ -241,10 +241,14 @@ def stylize_plan(stages, optimizer: str, start_step: int, seconds: float) -> str
     return f"{what}: {parts} · {optimizer} · {start} · about {_duration(seconds)}"
 
 
+LOG_COLUMNS = ("step", "stage", "size", "total", "content", "style", "elapsed", "left")
+LOG_ROW = "{:>9} {:>5} {:>9}  {:>9} {:>9} {:>9} {:>8} {:>8}"  # 75 characters
+
+
 class StylizeProgress:
     """Progress of a style transfer, called as ``on_step(step, losses, stage)``: a tqdm bar
-    on a terminal (fits 80 columns), else one line every :attr:`every` seconds (a log file,
-    nohup, ``make demo``); nothing with ``quiet``."""
+    on a terminal (fits 80 columns), else a table of one row every :attr:`every` seconds (a log
+    file, nohup, ``make demo``; 75 columns, :data:`LOG_COLUMNS`); nothing with ``quiet``."""
 
     every = 5.0
 
@@ -257,6 +261,7 @@ class StylizeProgress:
         self.start_step = start_step
         self.stage_start: tuple[int, int, float] | None = None  # (stage, step, time) it began
         self.bar = None
+        self.logged = False  # whether the log's header row is out
         if not quiet and err.is_terminal:
             self.bar = tqdm(
                 total=self.total, initial=start_step, desc="stylize", unit="step", ncols=80
@@ -294,12 +299,20 @@ class StylizeProgress:
         elapsed = now - self.started
         done = step - self.start_step
         left = self.time_left(step, stage, now)
-        err.print(
-            f"step {step}/{self.total} · stage {where} · total {losses.total:.4g} · content "
-            f"{losses.content:.4g} · style {losses.style:.4g} · {_duration(elapsed)} elapsed"
-            + (f" · {_duration(left)} left" if done else ""),
-            soft_wrap=True,
+        if not self.logged:
+            err.print(LOG_ROW.format(*LOG_COLUMNS), soft_wrap=True)
+            self.logged = True
+        row = LOG_ROW.format(
+            f"{step}/{self.total}",
+            f"{stage + 1}/{len(stages)}",
+            stages[stage].label,
+            f"{losses.total:.2e}",
+            f"{losses.content:.2e}",
+            f"{losses.style:.2e}",
+            _duration(elapsed),
+            _duration(left) if done else "",
         )
+        err.print(row, soft_wrap=True)
 
     def close(self) -> None:
         if self.bar is not None:

@@ -391,7 +391,8 @@ def open_run(
     weights = resolve_weights(weights_spec, need_classifier=False, notify=notify)
     model = models.build_model(backend, weights, need_gradients=True, pooling=job.options.pooling)
     if notify:
-        notify(f"backend {model.label} · weights {weights.description} · computing the targets")
+        notify(f"weights: {weights.description}")
+        notify(f"backend {model.label} · computing the targets")
     prepared = prepare(job, model, resume)
     if resume is not None and prepared.initial.step >= prepared.total_steps:
         raise UsageError(
