@@ -41,6 +41,21 @@ def test_version_and_help():
     assert "vgg classify examples/chelsea.png" in run("classify", "--help").output
 
 
+def _commands(group, prefix=()):
+    yield prefix
+    for name, command in getattr(group, "commands", {}).items():
+        yield from _commands(command, (*prefix, name))
+
+
+def test_every_help_fits_80_columns():
+    """`vgg … --help` at 80 columns, examples included (click does not rewrap those)."""
+    for words in _commands(main):
+        result = CliRunner().invoke(main, [*words, "--help"], terminal_width=80)
+        assert result.exit_code == 0, words
+        long = [line for line in result.output.splitlines() if len(line) > 80]
+        assert not long, (words, long)
+
+
 def test_classify_prints_a_top5_table(tiny_mat):
     result = run("classify", CAT, "--weights", tiny_mat)
     assert result.exit_code == 0, result.output

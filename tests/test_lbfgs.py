@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 import scipy.optimize
 
+from vggcli.errors import UsageError
 from vggcli.style.lbfgs import Curvature, LowPass, minimize
+from vggcli.style.optim import LBFGS
 
 
 def _quadratic(n: int, seed: int, condition: float = 100.0):
@@ -152,3 +154,44 @@ def test_it_stops_when_nothing_can_move():
     bounds = (np.zeros(5, np.float32), np.ones(5, np.float32))
     result = minimize(fun, x0, 10, lambda _: pytest.fail("no step can be made"), bounds=bounds)
     assert result.message.startswith("converged") and result.evaluations == 1
+
+
+def test_a_run_continued_from_its_saved_memory_makes_the_same_steps():
+    """4 steps, then 6 more from where they stopped and their curvature memory as a state file
+    holds it (plain arrays s, y): the iterates of 10 steps in one run, bit for bit."""
+    shape = (1, 3, 3, 4)
+    _, _, fun = _quadratic(int(np.prod(shape)), seed=5)
+    optimizer = LBFGS(memory=3, smoothing=2.0)
+
+    def image_fun(x):
+        loss, grad = fun(x.ravel())
+        return loss, grad.reshape(x.shape)
+
+    def run(x0, steps, state=None):
+        iterates, states = [], []
+
+        def callback(x, memory):
+            iterates.append(x)
+            states.append(memory)
+
+        result = optimizer.minimize(image_fun, x0, steps, callback, state=state)
+        return result, iterates, states
+
+    straight, expected, _ = run(np.zeros(shape, np.float32), 10)
+    first, iterates, states = run(np.zeros(shape, np.float32), 4)
+    saved = {key: np.array(value) for key, value in states[-1].items()}
+    assert saved["s"].shape == saved["y"].shape == (3, *shape)  # full: continuing it matters
+    second, more, _ = run(first.x, 6, saved)
+    np.testing.assert_array_equal(np.stack(iterates + more), np.stack(expected))
+    assert first.evaluations + second.evaluations == straight.evaluations + 1
+    _, restarted, _ = run(first.x, 6)  # without the memory the steps differ
+    assert not np.array_equal(np.stack(restarted), np.stack(expected[4:]))
+
+
+def test_a_memory_that_does_not_fit_the_image_is_refused():
+    memory = {"s": np.ones((2, 1, 3, 4, 4), np.float32), "y": np.ones((2, 1, 3, 4, 4), np.float32)}
+    with pytest.raises(UsageError, match="does not fit"):
+        LBFGS(memory=3).curvature(memory, (1, 3, 5, 4))
+    assert len(LBFGS(memory=3).curvature(memory, (1, 3, 4, 4))) == 2
+    assert LBFGS().kept(memory, interrupted=False) == {}
+    assert LBFGS().kept(memory, interrupted=True) is memory

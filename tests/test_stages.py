@@ -80,25 +80,37 @@ def test_a_two_stage_run_records_each_stage_at_its_size(tiny_mat, tmp_path):
     assert "saved picture" in result.stdout
 
 
+@pytest.mark.parametrize(
+    ("optimizer", "steps", "stop_at"), [("adam", "3,3", 2), ("lbfgs", "3,6", 4)]
+)
 def test_interrupted_in_the_second_stage_resumes_like_a_straight_run(
-    tiny_mat, tmp_path, monkeypatch
+    tiny_mat, tmp_path, monkeypatch, optimizer, steps, stop_at
 ):
-    args = ["--stages", "2", "-n", "3,3", "--optimizer", "adam"]
+    """Interrupted at the ``stop_at``-th evaluation at 64x80 and resumed: the image and history
+    of a straight run, bit for bit (L-BFGS: from the curvature memory the state file kept)."""
+    args = ["--stages", "2", "-n", steps, "--optimizer", optimizer]
     straight = stylize(tmp_path, tiny_mat, *args, name="straight.png")
     assert straight.exit_code == 0, straight.output
+    with np.load(tmp_path / "straight.state.npz") as finished:  # no L-BFGS memory: 2·30 images
+        assert ("opt_s" in finished.files) is False
 
-    calls = itertools.count()
+    calls = itertools.count(1)
     real = Objective.evaluate
 
     def interrupted(self, x, gradient=True):
-        if gradient and next(calls) == 4:  # the 2nd step of the second stage
+        if gradient and x.shape[2:] == (64, 80) and next(calls) == stop_at:
             raise KeyboardInterrupt
         return real(self, x, gradient)
 
     monkeypatch.setattr(Objective, "evaluate", interrupted)
     first = stylize(tmp_path, tiny_mat, *args)
-    assert first.exit_code == 130 and "interrupted at step 4" in first.output
+    assert first.exit_code == 130 and "interrupted at step" in first.output
     assert pixels(tmp_path / "out.png").shape == (64, 80, 3)  # saved at the stage's size
+    with np.load(tmp_path / "out.state.npz") as state:
+        assert 3 < int(state["step"]) < 9
+        if optimizer == "lbfgs":  # the memory of the saved step's iterate
+            assert state["opt_s"].shape[1:] == state["opt_y"].shape[1:] == (1, 3, 64, 80)
+            assert len(state["opt_s"]) >= 1
     monkeypatch.setattr(Objective, "evaluate", real)
     resumed = stylize(tmp_path, tiny_mat, *args, "--resume", tmp_path / "out.state.npz")
     assert resumed.exit_code == 0, resumed.output

@@ -52,7 +52,7 @@ def main() -> None:
     is computed. numpy only, no deep-learning framework.
 
     \b
-    First time: vgg fetch-weights          (official MatConvNet VGG19, 535 MB, cached)
+    First time: vgg fetch-weights   (official MatConvNet VGG19, 535 MB, cached)
     Then:       vgg classify examples/chelsea.png
     """
     keep_freed_memory()  # a command is one job: reuse freed pages instead of faulting new ones

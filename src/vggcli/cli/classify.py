@@ -55,7 +55,8 @@ def classify(
     \b
     Examples:
       vgg classify examples/chelsea.png
-      vgg classify examples/chelsea.png examples/coffee.png --top 10 --backend loops
+      vgg classify examples/chelsea.png examples/coffee.png --top 10
+      vgg classify examples/chelsea.png --backend loops
       vgg classify --file-list examples/val.txt
       vgg classify examples/chelsea.png --json --top 1000
       vgg classify examples/chelsea.png --backend dlp --quant-params quant.npz

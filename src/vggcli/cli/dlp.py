@@ -30,7 +30,7 @@ def dlp_run(script, args):
     \b
     Examples (clients written as the course's are, in examples/dlp/):
       vgg dlp run examples/dlp/mnist_mlp_pycnml.py 50
-      vgg dlp run examples/dlp/vgg19_pycnml.py imagenet-vgg-verydeep-19-beta16.mat \\
-        quant.npz examples/chelsea.png
+      vgg dlp run examples/dlp/vgg19_pycnml.py \\
+        imagenet-vgg-verydeep-19-beta16.mat quant.npz examples/chelsea.png
     """
     run_script(script, list(args))

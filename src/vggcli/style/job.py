@@ -36,7 +36,7 @@ from vggcli.style.objective import (
 )
 from vggcli.style.optim import LBFGS, Optimizer, make_optimizer
 from vggcli.style.run import RunState, StyleTransfer
-from vggcli.style.runfiles import RunFiles, load_state, output_rgb, save_state, write_run
+from vggcli.style.runfiles import RunFiles, load_state, output_rgb, save_state
 from vggcli.style.stages import SHALLOW_LAYER, Stage, plan, upsample
 from vggcli.weights.cache import resolve_weights
 from vggcli.weights.weightset import WeightSet
@@ -208,11 +208,12 @@ def memory_needed(
 ) -> int:
     """Bytes a style transfer at ``size`` (H, W) needs: from the activations (float32) of the
     convolutional part of ``layers``, which it records for the backward pass, and the images
-    the optimiser keeps (L-BFGS: two per curvature pair)."""
+    the optimiser keeps (L-BFGS: two per curvature pair, and as many again while an
+    interrupted run saves them)."""
     conv_part = tuple(layer for layer in layers if layer.name in vgg19.CONV_PART_NAMES)
     costs = vgg19.plan(conv_part, (1, 3, *size))
     activations = 4 * sum(math.prod(cost.out_shape) for cost in costs)
-    images = 2 * optimizer.memory if isinstance(optimizer, LBFGS) else 2
+    images = 4 * optimizer.memory if isinstance(optimizer, LBFGS) else 2
     return int(MEMORY_PER_ACTIVATION * activations) + images * 4 * 3 * size[0] * size[1]
 
 
@@ -300,7 +301,7 @@ class Stylization:
         self.stop_reason: str | None = None
         options = prepared.objectives[0].options
         self.bounds = pixel_bounds(weights.preprocessing) if options.clip else None
-        self.optimizer = options.optimizer
+        self.optimizer = make_optimizer(options.optimizer, options.lr)
 
     @property
     def stages(self) -> list[Stage]:
@@ -343,9 +344,7 @@ class Stylization:
                 if self.files.is_checkpoint(step) and image.shape[2:] == self.stages[k].size:
                     self.files.checkpoint(step, self.rgb(image))
                     if step:
-                        save_state(
-                            self.files.state, t.state, self.prepared.fingerprint, self.optimizer
-                        )
+                        self._save_state(t.state, interrupted=False)
 
             try:
                 self.state = transfer.run(prepared.stage_end(k), step_done)
@@ -354,8 +353,21 @@ class Stylization:
             self.stop_reason = transfer.stop_reason
         return self.state
 
-    def save(self) -> None:
-        write_run(self.files, self.state, self.prepared.fingerprint, self.optimizer, self.rgb)
+    def save(self, *, interrupted: bool = False) -> None:
+        """The image, history and state as they are (``interrupted``: with everything the
+        optimiser needs to go on exactly, :meth:`~vggcli.style.optim.Optimizer.kept`)."""
+        self.files.write_image(self.rgb(self.state.image))
+        self.files.write_history(self.state.history)
+        self._save_state(self.state, interrupted=interrupted)
+
+    def _save_state(self, state: RunState, *, interrupted: bool) -> None:
+        kept = self.optimizer.kept(state.optimizer_state, interrupted=interrupted)
+        save_state(
+            self.files.state,
+            state.replace(optimizer_state=kept),
+            self.prepared.fingerprint,
+            self.optimizer.name,
+        )
 
     def saved_losses(self) -> Losses:
         """The objective at the output size of the picture as written: 8-bit, clipped to 0–255

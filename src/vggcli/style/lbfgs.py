@@ -108,6 +108,9 @@ class Curvature:
     def __len__(self) -> int:
         return len(self.pairs)
 
+    def clear(self) -> None:
+        self.pairs.clear()
+
     def push(self, s: np.ndarray, y: np.ndarray) -> bool:
         """Keep the pair when it has positive curvature (sᵀy > 10⁻¹⁰·yᵀy); the oldest pair
         goes when ``memory`` are kept. Returns whether it was kept."""
@@ -158,13 +161,18 @@ def minimize(
     memory: int = 30,
     first_step: float = 40.0,
     precondition: Preconditioner | None = None,
+    curvature: Curvature | None = None,
 ) -> Result:
     """Make up to ``iterations`` steps on ``fun`` (loss and gradient at x, shaped like x0),
     from x0 (clipped into ``bounds``: (low, high), each broadcastable to x0). ``callback``
     receives each accepted iterate, after ``fun`` was last called on it. ``memory``: how many
     curvature pairs are kept; ``precondition``: P of H₀ = γ·P (None: the identity). Stops early
-    only when no step lowers the loss."""
-    curvature = Curvature(memory, precondition)
+    only when no step lowers the loss. ``curvature``: the memory to use instead (``memory``
+    and ``precondition`` are then its own), updated in place: at each ``callback`` it is the
+    memory of that iterate, and a run stopped there goes on as one from that iterate and a
+    copy of it, bit for bit."""
+    if curvature is None:
+        curvature = Curvature(memory, precondition)
     x = np.array(x0, dtype=np.float32)
     if bounds is not None:
         np.clip(x, *bounds, out=x)
@@ -177,7 +185,7 @@ def minimize(
             d *= free
         slope = dot(g, d)
         if not slope < 0:  # not a descent direction: empty the memory, follow −∇f this step
-            curvature = Curvature(memory, precondition)
+            curvature.clear()
             d = -g if free is None else -g * free
             slope = dot(g, d)
             if not slope < 0:

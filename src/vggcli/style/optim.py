@@ -5,20 +5,22 @@ An optimiser is a class with a learning rate and two methods, in the CS231n styl
     init(x) -> state                       the state before the first step
     step(x, grad, state) -> (x, state)     one update; the inputs are not modified
 
-``state`` is a plain dict of numpy arrays, so the run's state file saves any optimiser's state
+``state`` maps names to numpy arrays, so the run's state file saves any optimiser's state
 without knowing what it holds, and a run resumes bit for bit. A new optimiser is one class here
 plus one line in :data:`OPTIMIZERS`; ``--optimizer`` offers it.
 
 L-BFGS is the exception that proves the rule: its line search evaluates the loss several times
 per iteration, so it cannot be a ``step``. It *drives* the optimisation itself
-(:meth:`LBFGS.minimize`, :mod:`vggcli.style.lbfgs`) and keeps no state between runs: each stage
-and a resumed run start with an empty curvature memory.
+(:meth:`LBFGS.minimize`, :mod:`vggcli.style.lbfgs`); its state is its curvature memory, which
+each stage starts empty. That memory is 2·30 images, so :meth:`Optimizer.kept` leaves it out of
+checkpoints and of a finished run's state file: only an interrupted run saves it, to resume
+exactly.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -27,7 +29,7 @@ import numpy as np
 from vggcli.errors import UsageError
 from vggcli.style import lbfgs
 
-State = dict[str, np.ndarray]
+State = Mapping[str, np.ndarray]
 """An optimiser's state between steps: named arrays (saved as they are in the state file)."""
 
 
@@ -46,6 +48,11 @@ class Optimizer(ABC):
     @abstractmethod
     def step(self, x: np.ndarray, grad: np.ndarray, state: State) -> tuple[np.ndarray, State]:
         """One update: returns (new x, new state)."""
+
+    def kept(self, state: State, *, interrupted: bool) -> State:
+        """What of ``state`` a state file keeps: a checkpoint's or a finished run's
+        (``interrupted`` False), or an interrupted run's. All of it unless said otherwise."""
+        return state
 
 
 @dataclass(frozen=True)
@@ -88,22 +95,72 @@ class LBFGS(Optimizer):
     def step(self, x, grad, state):
         raise TypeError("L-BFGS drives the optimisation itself: use minimize()")
 
+    def kept(self, state: State, *, interrupted: bool) -> State:
+        """The curvature memory only for an interrupted run (resumed, it goes on exactly);
+        elsewhere none (it weighs 2·``memory`` images; a run continued from there rebuilds it)."""
+        return state if interrupted else {}
+
+    def curvature(self, state: State, shape: tuple[int, ...]) -> lbfgs.Curvature:
+        """The curvature memory that ``state`` holds (:class:`Memory`, or its arrays read back
+        from a state file) for images of ``shape``, preconditioned by this optimiser's
+        low-pass; empty for ``{}``."""
+        low_pass = lbfgs.LowPass(self.smoothing, self.brightness) if self.smoothing else None
+        curvature = lbfgs.Curvature(self.memory, low_pass)
+        if isinstance(state, Memory):
+            curvature.pairs.extend(state.pairs)
+        elif state:
+            if not state["s"].shape == state["y"].shape == (len(state["s"]), *shape):
+                raise UsageError("the state file's curvature memory does not fit its image")
+            for s, y in zip(state["s"], state["y"], strict=True):
+                # fresh arrays, as minimize makes them: the same sums to the last bit
+                kept = curvature.push(np.array(s, np.float32), np.array(y, np.float32))
+                if not kept:
+                    raise UsageError("the state file's curvature memory is damaged")
+        return curvature
+
     def minimize(
         self,
         fun: Callable[[np.ndarray], tuple[float, np.ndarray]],
         x0: np.ndarray,
         iterations: int,
-        callback: Callable[[np.ndarray], None],
+        callback: Callable[[np.ndarray, State], None],
         bounds: tuple[np.ndarray, np.ndarray] | None = None,
+        state: State | None = None,
     ) -> lbfgs.Result:
         """``iterations`` steps on ``fun`` (loss and gradient at an image shaped like x0) in one
-        continuous run: the curvature memory (``memory`` pairs) is kept across steps, never
-        restarted. ``callback`` receives each new iterate. ``bounds``: (low, high), box
-        constraints broadcastable to the image."""
-        low_pass = lbfgs.LowPass(self.smoothing, self.brightness) if self.smoothing else None
+        continuous run, from the curvature memory in ``state`` (None or {}: an empty one; the
+        memory of x0's step when the run was interrupted there). ``callback(x, state)``
+        receives each new iterate and the state (:class:`Memory`) to go on from it.
+        ``bounds``: (low, high), box constraints broadcastable to the image."""
+        curvature = self.curvature(state or {}, x0.shape)
         return lbfgs.minimize(
-            fun, x0, iterations, callback, bounds=bounds, memory=self.memory, precondition=low_pass
+            fun,
+            x0,
+            iterations,
+            lambda x: callback(x, Memory(tuple(curvature.pairs))),
+            bounds=bounds,
+            curvature=curvature,
         )
+
+
+class Memory(Mapping[str, np.ndarray]):
+    """L-BFGS's state: the curvature pairs of an iterate, oldest first, as ``s`` and ``y``
+    [m, 1, 3, H, W] (float32), stacked only when read (when a state file is written)."""
+
+    def __init__(self, pairs: tuple[tuple[np.ndarray, np.ndarray, float], ...]) -> None:
+        self.pairs = pairs
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        index = ("s", "y").index(key) if key in ("s", "y") and self.pairs else None
+        if index is None:
+            raise KeyError(key)
+        return np.stack([pair[index] for pair in self.pairs])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(("s", "y") if self.pairs else ())
+
+    def __len__(self) -> int:
+        return 2 if self.pairs else 0
 
 
 OPTIMIZERS: dict[str, type[Optimizer]] = {cls.name: cls for cls in (Adam, LBFGS)}

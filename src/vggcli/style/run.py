@@ -2,7 +2,8 @@
 
 It yields nothing and prints nothing: it calls ``on_step(step, losses, image)`` for every step
 (step 0 = the initial image) and keeps a :class:`RunState` that can be saved at any moment
-(Ctrl-C) and resumed: with Adam, 500 + 500 steps give the same image as 1000 steps.
+(Ctrl-C) and resumed: 500 + 500 steps give the same image as 1000 steps (with L-BFGS, from a
+state that keeps its curvature memory: an interrupted run's).
 
 With ``bounds`` (the pixel range 0–255 in network-input units) the image stays a picture while
 it is optimised: L-BFGS takes them as box constraints, a stepping optimiser's update is
@@ -146,14 +147,16 @@ class StyleTransfer:
             # an objective through a layer (Objective.through): minimise what its gradient is of
             return (losses.total if losses.optimised is None else losses.optimised), grad
 
-        def callback(x: np.ndarray) -> None:
+        def callback(x: np.ndarray, memory: State) -> None:
             # minimize evaluates every iterate before it accepts it: the last evaluation's
             losses = last["losses"] if last.get("x") is x else self.objective.evaluate(x, False)[0]
             self._check(losses)
-            self.state = self.state.replace(image=x, step=self.state.step + 1)
+            step = self.state.step + 1
+            self.state = self.state.replace(image=x, step=step, optimizer_state=memory)
             self._record(self.state.step, losses, x, on_step)
 
+        s = self.state
         result = lbfgs.minimize(
-            fun, self.state.image, until - self.state.step, callback, bounds=self.bounds
+            fun, s.image, until - s.step, callback, bounds=self.bounds, state=s.optimizer_state
         )
         self.stop_reason = result.message

@@ -161,13 +161,6 @@ def exclusive(files: RunFiles) -> Iterator[None]:
         yield
 
 
-def write_run(files: RunFiles, state: RunState, fingerprint: dict, optimizer: str, rgb) -> None:
-    """The image, the history and the state of a run, as they are now (``rgb``: image → RGB)."""
-    files.write_image(rgb(state.image))
-    files.write_history(state.history)
-    save_state(files.state, state, fingerprint, optimizer)
-
-
 def save_state(path: Path, state: RunState, fingerprint: dict, optimizer: str) -> Path:
     """Write ``state`` atomically as an .npz (no pickles): a reader sees the old or the new one."""
     path = Path(path)
