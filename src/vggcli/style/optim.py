@@ -151,9 +151,9 @@ class Memory(Mapping[str, np.ndarray]):
         self.pairs = pairs
 
     def __getitem__(self, key: str) -> np.ndarray:
-        index = ("s", "y").index(key) if key in ("s", "y") and self.pairs else None
-        if index is None:
+        if key not in ("s", "y") or not self.pairs:
             raise KeyError(key)
+        index = ("s", "y").index(key)
         return np.stack([pair[index] for pair in self.pairs])
 
     def __iter__(self) -> Iterator[str]:
