@@ -192,6 +192,8 @@ def test_a_memory_that_does_not_fit_the_image_is_refused():
     memory = {"s": np.ones((2, 1, 3, 4, 4), np.float32), "y": np.ones((2, 1, 3, 4, 4), np.float32)}
     with pytest.raises(UsageError, match="does not fit"):
         LBFGS(memory=3).curvature(memory, (1, 3, 5, 4))
+    with pytest.raises(UsageError, match="damaged"):
+        LBFGS(memory=3).curvature({"s": memory["s"]}, (1, 3, 4, 4))
     assert len(LBFGS(memory=3).curvature(memory, (1, 3, 4, 4))) == 2
     assert LBFGS().kept(memory, interrupted=False) == {}
     assert LBFGS().kept(memory, interrupted=True) is memory

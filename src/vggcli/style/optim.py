@@ -101,21 +101,22 @@ class LBFGS(Optimizer):
         return state if interrupted else {}
 
     def curvature(self, state: State, shape: tuple[int, ...]) -> lbfgs.Curvature:
-        """The curvature memory that ``state`` holds (:class:`Memory`, or its arrays read back
-        from a state file) for images of ``shape``, preconditioned by this optimiser's
+        """The curvature memory that ``state`` holds (a :class:`Memory`, or its arrays read
+        back from a state file) for images of ``shape``, preconditioned by this optimiser's
         low-pass; empty for ``{}``."""
         low_pass = lbfgs.LowPass(self.smoothing, self.brightness) if self.smoothing else None
         curvature = lbfgs.Curvature(self.memory, low_pass)
-        if isinstance(state, Memory):
-            curvature.pairs.extend(state.pairs)
-        elif state:
-            if not state["s"].shape == state["y"].shape == (len(state["s"]), *shape):
-                raise UsageError("the state file's curvature memory does not fit its image")
-            for s, y in zip(state["s"], state["y"], strict=True):
-                # fresh arrays, as minimize makes them: the same sums to the last bit
-                kept = curvature.push(np.array(s, np.float32), np.array(y, np.float32))
-                if not kept:
-                    raise UsageError("the state file's curvature memory is damaged")
+        if not state:
+            return curvature
+        if set(state) != {"s", "y"}:
+            raise UsageError("the state file's curvature memory is damaged")
+        s_all, y_all = state["s"], state["y"]
+        if not s_all.shape == y_all.shape == (len(s_all), *shape):
+            raise UsageError("the state file's curvature memory does not fit its image")
+        for s, y in zip(s_all, y_all, strict=True):
+            # fresh arrays, as minimize makes them: the same sums to the last bit
+            if not curvature.push(np.array(s, np.float32), np.array(y, np.float32)):
+                raise UsageError("the state file's curvature memory is damaged")
         return curvature
 
     def minimize(
