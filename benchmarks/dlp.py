@@ -27,9 +27,11 @@ from speed import rss_of  # the same fresh-process measurement as the other CLI 
 from vggcli.dlp.adapter import build_dlp_network
 from vggcli.engine.backends import BACKENDS
 from vggcli.engine.network import Network
+from vggcli.engine.weightset import random_weights
 from vggcli.images import load_image, resize, to_input
-from vggcli.weights.cache import installed, resolve_weights, save_cache
-from vggcli.weights.weightset import random_weights
+from vggcli.weights.install import installed
+from vggcli.weights.resolve import resolve_weights
+from vggcli.weights.stored import save_cache
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"

@@ -39,14 +39,14 @@ import numpy as np
 
 # isort: on
 
-from vggcli._malloc import keep_freed_memory
 from vggcli.engine.backends import BACKENDS
 from vggcli.engine.network import Network
+from vggcli.engine.weightset import random_weights
 from vggcli.measure.benchmarks import random_input
+from vggcli.runtime.malloc import keep_freed_memory
 from vggcli.style.objective import Objective, StyleOptions
 from vggcli.style.optim import Adam
-from vggcli.weights.cache import save_cache
-from vggcli.weights.weightset import random_weights
+from vggcli.weights.stored import save_cache
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"

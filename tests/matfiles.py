@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.io
 
+from vggcli.engine.labels import imagenet_classes
 from vggcli.engine.vgg19 import STAGE_CONVS
-from vggcli.weights.labels import imagenet_classes
 
 MEAN = (123.68, 116.779, 103.939)
 

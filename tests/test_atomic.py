@@ -7,7 +7,7 @@ import stat
 
 import pytest
 
-from vggcli.atomic import atomic_write
+from vggcli.storage.atomic import atomic_write
 
 
 @pytest.fixture

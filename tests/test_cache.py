@@ -18,9 +18,10 @@ from tests.faults import kill_at, run_together
 from tests.test_cli_classify import assert_one_line_error
 from vggcli.cli import main
 from vggcli.errors import WeightsError
-from vggcli.weights import cache as weights_cache
-from vggcli.weights.cache import load_cache, resolve_weights, save_cache
+from vggcli.storage.paths import weights_dir
 from vggcli.weights.matconvnet import read_matconvnet
+from vggcli.weights.resolve import resolve_weights
+from vggcli.weights.stored import load_cache, save_cache
 
 
 def run(*args):
@@ -39,15 +40,16 @@ def install(tiny_mat, description):
     """Install the tiny network as `matconvnet`, tagged with ``description``."""
     weights = read_matconvnet(tiny_mat)
     weights.description = description
-    return save_cache(weights, weights_cache.weights_dir("matconvnet"))
+    return save_cache(weights, weights_dir("matconvnet"))
 
 
 REPLACE_AGAIN = """
-from vggcli.weights import cache
+from vggcli.storage.paths import weights_dir
+from vggcli.weights.stored import save_cache
 from vggcli.weights.matconvnet import read_matconvnet
 w = read_matconvnet({mat!r})
 w.description = "new"
-cache.save_cache(w, cache.weights_dir("matconvnet"))
+save_cache(w, weights_dir("matconvnet"))
 """
 
 
@@ -75,7 +77,7 @@ def test_a_kill_at_any_point_of_a_replacement_keeps_working_weights(tiny_mat, ta
 
 CONVERT = """
 import json
-from vggcli.weights.cache import resolve_weights
+from vggcli.weights.resolve import resolve_weights
 start_together()
 w = resolve_weights({mat!r}, need_classifier=True, notify=print)
 print(json.dumps(float(w.params["fc8"][0].sum())))

@@ -257,10 +257,15 @@ def test_check_compare_agrees_on_a_correct_pair():
 def test_bench_says_what_it_timed():
     conv = run("bench", "conv", "--size", "32", "--repeat", "1", "--compare", "img2col,winograd")
     assert conv.exit_code == 0, conv.output
-    assert "conv3_1 of VGG19 at 32x32: input 1x128x8x8 → 256 channels, 3x3 stride 1" in conv.stderr
+    lines = conv.stdout.splitlines()  # on stdout: `> file` keeps what was measured
+    assert lines[:2] == [
+        "conv3_1 as VGG19 runs it on a 32x32 image",
+        "layer input 1x128x8x8 (NCHW) → 256 channels, 3x3 stride 1 pad 1",
+    ]
+    assert "OPENBLAS_CORETYPE=" in conv.stdout and "measured on" in conv.stdout
     assert "mults" in conv.stdout  # the multiplications each performs
     shape = run(
         "bench", "conv", "--shape", "1x16x10x12", "--cout", "8", "--repeat", "1",
         "--compare", "img2col",
     )  # fmt: skip
-    assert "input 1x16x10x12 → 8 channels, 3x3 stride 1 pad 1" in shape.stderr
+    assert shape.stdout.startswith("layer input 1x16x10x12 (NCHW) → 8 channels, 3x3 stride 1 pad 1")

@@ -1,4 +1,4 @@
-"""`vgg classify` and `vgg fetch-weights` through click's CliRunner, including every error path."""
+"""`vgg classify` through click's CliRunner, including every error path."""
 
 from __future__ import annotations
 
@@ -11,11 +11,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from tests import matfiles
-from tests.test_fetch import FileServer, checksums
-from vggcli import __version__
 from vggcli.cli import main
-from vggcli.weights import cache as weights_cache
-from vggcli.weights.fetch import Checksums
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 CAT = str(EXAMPLES / "chelsea.png")
@@ -31,29 +27,6 @@ def assert_one_line_error(result, fragment):
     errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
     assert len(errors) == 1, result.output
     assert fragment in errors[0], result.output
-
-
-def test_version_and_help():
-    assert run("--version").output.strip() == f"vgg, version {__version__}"
-    for command in ("classify", "fetch-weights"):
-        result = run(command, "--help")
-        assert result.exit_code == 0 and "Usage:" in result.output
-    assert "vgg classify examples/chelsea.png" in run("classify", "--help").output
-
-
-def _commands(group, prefix=()):
-    yield prefix
-    for name, command in getattr(group, "commands", {}).items():
-        yield from _commands(command, (*prefix, name))
-
-
-def test_every_help_fits_80_columns():
-    """`vgg … --help` at 80 columns, examples included (click does not rewrap those)."""
-    for words in _commands(main):
-        result = CliRunner().invoke(main, [*words, "--help"], terminal_width=80)
-        assert result.exit_code == 0, words
-        long = [line for line in result.output.splitlines() if len(line) > 80]
-        assert not long, (words, long)
 
 
 def test_classify_prints_a_top5_table(tiny_mat):
@@ -246,45 +219,6 @@ def test_missing_file_list(tiny_mat, tmp_path):
     )
 
 
-def test_fetch_weights_from_a_local_copy_then_classify_by_default(tiny_mat):
-    result = run("fetch-weights", "--from", tiny_mat)
-    assert result.exit_code == 0, result.output
-    assert "does not match a published release" in result.stderr
-    assert "installed: MatConvNet VGG19 (current format)" in result.stdout
-    assert "classifier yes" in result.stdout
-    again = run("fetch-weights", "--from", tiny_mat)
-    assert "already installed" in again.stdout
-    doc = json.loads(run("classify", CAT, "--json").stdout)
-    assert doc["weights"]["source"] == "matconvnet"
-    assert_one_line_error(run("fetch-weights", "--from", "nope.mat"), "no such file")
-
-
-def test_fetch_weights_downloads_and_verifies(tiny_mat, monkeypatch):
-    server = FileServer(tiny_mat.read_bytes())
-    try:
-        sums = checksums(server.data)
-        release = weights_cache.Release("matconvnet", "test release", server.url, "vgg.mat", sums)
-        monkeypatch.setitem(weights_cache.RELEASES, "matconvnet", release)
-        result = run("fetch-weights")
-        assert result.exit_code == 0, result.output
-        assert "installed: test release" in result.stdout and sums.sha256 in result.stdout
-        # the .mat is removed after conversion (the lock file stays: deleting one is a race)
-        assert [p.name for p in weights_cache.downloads_dir().iterdir()] == [".vgg.mat.lock"]
-        assert (
-            json.loads(run("classify", CAT, "--json").stdout)["weights"]["source"] == "matconvnet"
-        )
-    finally:
-        server.close()
-
-
-def test_fetch_weights_offline_explains_the_manual_route(monkeypatch):
-    release = weights_cache.Release(
-        "matconvnet", "x", "http://127.0.0.1:9/vgg.mat", "vgg.mat", Checksums()
-    )
-    monkeypatch.setitem(weights_cache.RELEASES, "matconvnet", release)
-    assert_one_line_error(run("fetch-weights"), "vgg fetch-weights --from FILE")
-
-
 def test_matfiles_helper_writes_a_loadable_file(tiny_raw, tmp_path):
     # guards the fixtures above: the generated file is a real v5 .mat with 43 layers
     import scipy.io
@@ -335,7 +269,7 @@ def test_a_damaged_image_in_a_file_list_is_reported_and_the_list_goes_on(tiny_ma
 
 
 def test_a_narrow_table_shows_file_names_not_a_shared_prefix():
-    from vggcli.ui import short_names
+    from vggcli.cli.render.classify import short_names
 
     deep = "/data/a/very/long/folder/of/validation/images"
     folder, names = short_names([f"{deep}/cat.png", f"{deep}/sub/dog.jpg"])

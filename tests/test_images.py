@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from vggcli.engine.weightset import Preprocessing
 from vggcli.errors import ImageError, OutputError
 from vggcli.images import from_input, load_image, resize, save_image, to_input
-from vggcli.weights.weightset import Preprocessing
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 

@@ -9,9 +9,9 @@ import pytest
 from click.testing import CliRunner
 
 import vggcli
+from vggcli import models
 from vggcli.cli import main
 from vggcli.dlp.adapter import DlpNetwork
-from vggcli.engine import models
 from vggcli.engine.backends import BACKENDS
 from vggcli.engine.backends.img2col import Img2colBackend
 from vggcli.errors import UsageError

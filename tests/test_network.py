@@ -12,9 +12,9 @@ from tests import matfiles
 from tests.conftest import rel_error
 from vggcli.engine.backends import BACKENDS
 from vggcli.engine.network import Network
+from vggcli.engine.weightset import random_weights
 from vggcli.errors import UsageError
 from vggcli.weights.matconvnet import read_matconvnet
-from vggcli.weights.weightset import random_weights
 
 TOL = 1e-4
 

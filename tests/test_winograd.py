@@ -13,7 +13,7 @@ import pytest
 from tests.conftest import rel_error
 from vggcli.engine.backends.img2col import Img2colBackend
 from vggcli.engine.backends.winograd import WinogradBackend, applies, winograd_pays
-from vggcli.measure.check import check_backend
+from vggcli.measure.layer_checks import check_backend
 
 # (N, Cin, H, W, Cout, pad)
 CASES = [

@@ -11,22 +11,22 @@ The public Python API, importable from here::
     probs = model.forward(x, ("softmax",)).outputs["softmax"]   # x [1, 3, 224, 224]
 """
 
-from vggcli._blas import choose_openblas_kernel
+from vggcli.runtime.blas import choose_openblas_kernel
 
 choose_openblas_kernel()  # before numpy is first imported
 
-__version__ = "0.1.0"
 
+from vggcli._version import __version__  # noqa: E402
 from vggcli.classify import Classifier  # noqa: E402
 from vggcli.engine.backends import BACKENDS, Backend  # noqa: E402
-from vggcli.engine.models import Model, build_model, choices  # noqa: E402
 from vggcli.engine.network import Network  # noqa: E402
+from vggcli.engine.weightset import WeightSet  # noqa: E402
 from vggcli.errors import VggError  # noqa: E402
+from vggcli.models import Model, build_model, choices  # noqa: E402
 from vggcli.style.objective import Objective, StyleOptions  # noqa: E402
 from vggcli.style.optim import OPTIMIZERS, Optimizer  # noqa: E402
 from vggcli.style.run import RunState, StyleTransfer  # noqa: E402
-from vggcli.weights.cache import resolve_weights  # noqa: E402
-from vggcli.weights.weightset import WeightSet  # noqa: E402
+from vggcli.weights.resolve import resolve_weights  # noqa: E402
 
 __all__ = [
     "BACKENDS",

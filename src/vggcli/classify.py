@@ -1,6 +1,6 @@
 """Image classification (lab manual §3.1.5, §3.2.4.4): preprocess, forward, top-k, accuracy.
 
-The model is whatever ``--backend`` builds (:class:`vggcli.engine.models.Model`): its
+The model is whatever ``--backend`` builds (:class:`vggcli.models.Model`): its
 ``forward(x, ("softmax",))`` gives the probabilities. The forward pass alone is timed, as the
 manual's performance figure. :func:`open_classifier` and :func:`jobs` are what ``vgg classify``
 calls; :class:`Classifier` runs the images one by one.
@@ -15,14 +15,14 @@ from pathlib import Path
 
 import numpy as np
 
-from vggcli.engine import models
-from vggcli.engine.models import Model
+from vggcli import models
+from vggcli.engine.labels import imagenet_labels
 from vggcli.engine.vgg19 import CLASSIFIER_INPUT
+from vggcli.engine.weightset import WeightSet
 from vggcli.errors import ImageError, UsageError
 from vggcli.images import load_image, resize, to_input
-from vggcli.weights.cache import resolve_weights
-from vggcli.weights.labels import imagenet_labels
-from vggcli.weights.weightset import WeightSet
+from vggcli.models import Model
+from vggcli.weights.resolve import resolve_weights
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from vggcli.atomic import atomic_write
+from vggcli.engine.weightset import Preprocessing
 from vggcli.errors import ImageError, OutputError
-from vggcli.weights.weightset import Preprocessing
+from vggcli.storage.atomic import atomic_write
 
 MAX_PIXELS = 89_478_485  # Pillow's own warning threshold: about 9459 x 9459
 RESIZE_MODES = ("stretch", "center-crop")

@@ -1,7 +1,8 @@
 """The ``vgg`` command line: parse options, call the library, render. No maths here.
 
 Errors the user can fix (:class:`vggcli.errors.VggError`) print as one ``Error: …`` line and exit
-with status 1; ``--json`` puts exactly one JSON document on stdout (:mod:`vggcli.documents`).
+with a named status (:mod:`.exits`: 1 failed, 2 usage, 130 interrupted); ``--json`` puts exactly
+one JSON document on stdout (shaped in :mod:`.render`).
 One module per command: classify, fetch, stylize, bench, profile, check, calibrate, cache, dlp.
 """
 
@@ -9,8 +10,7 @@ from __future__ import annotations
 
 import click
 
-from vggcli import __version__
-from vggcli._malloc import keep_freed_memory
+from vggcli._version import __version__
 from vggcli.cli import interrupts
 from vggcli.cli.bench import bench_command
 from vggcli.cli.cache import cache_command
@@ -18,29 +18,32 @@ from vggcli.cli.calibrate import calibrate_command
 from vggcli.cli.check import check_command
 from vggcli.cli.classify import classify
 from vggcli.cli.dlp import dlp_command
+from vggcli.cli.exits import BadUsage, Exit, Failed
 from vggcli.cli.fetch import fetch_weights
 from vggcli.cli.profile import profile_command
 from vggcli.cli.stylize import stylize
-from vggcli.errors import VggError
-
-INTERRUPTED = 130  # the exit status of every command stopped by Ctrl-C or SIGTERM
+from vggcli.errors import UsageError, VggError
+from vggcli.runtime.malloc import keep_freed_memory
 
 
 class VggGroup(click.Group):
-    """Turns the library's user errors into click's one-line errors, and an interruption
-    (Ctrl-C, or SIGTERM: see :mod:`.interrupts`) into exit status 130 after the command's own
-    clean-up (style transfer saves its image and state first)."""
+    """Turns the library's user errors into one-line errors with their exit status (a
+    :class:`UsageError` exits 2, any other 1), and an interruption (Ctrl-C, or SIGTERM: see
+    :mod:`.interrupts`) into exit status 130 after the command's own clean-up (style transfer
+    saves its image and state first)."""
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
+        except UsageError as e:
+            raise BadUsage(str(e)) from None
         except VggError as e:
-            raise click.ClickException(str(e)) from None
+            raise Failed(str(e)) from None
         except MemoryError:
-            raise click.ClickException("out of memory: try a smaller image size") from None
+            raise Failed("out of memory: try a smaller image size") from None
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
-            ctx.exit(INTERRUPTED)
+            ctx.exit(Exit.INTERRUPTED)
 
 
 @click.group(

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import click
 
-from vggcli import ui
-from vggcli._blas import avx512_unused
+from vggcli import models
 from vggcli.cli.options import (
     emit_json,
     json_option,
@@ -14,10 +13,12 @@ from vggcli.cli.options import (
     quant_params_option,
     timing_weights_option,
 )
-from vggcli.documents import bench_document
-from vggcli.engine import models
+from vggcli.cli.progress import BenchBar
+from vggcli.cli.render.bench import bench_document, bench_geometry, bench_table, machine_line
+from vggcli.cli.render.console import note, out
 from vggcli.measure.benchmarks import KINDS, BenchRequest, run_bench
 from vggcli.measure.torch_reference import TORCH
+from vggcli.runtime.blas import avx512_unused
 
 
 @click.command("bench")
@@ -106,21 +107,16 @@ def bench_command(
         weights=weights_spec,
         quant_params=quant_params,
     )
-    report = run_bench(request, progress=ui.BenchBar(), notify=ui.note)
+    report = run_bench(request, progress=BenchBar(), notify=note)
     if as_json:
         emit_json(bench_document(report))
         return
-    ui.out.print(ui.bench_table(report))
-    ui.note(ui.bench_geometry(report))
-    info = report.config["machine"]
-    ui.note(
-        f"{info['cpus']} CPUs · numpy {info['numpy']} · {info.get('blas', 'BLAS ?')}"
-        f" · OPENBLAS_CORETYPE={info['openblas_coretype'] or 'auto'} · medians of "
-        f"{repeat} runs after {warmup} warm-up"
-    )
+    out.print(bench_geometry(report))
+    out.print(bench_table(report))
+    out.print(machine_line(report))
     pinned = avx512_unused()
     if TORCH in [r.backend for r in report.results] and pinned:
-        ui.note(
+        note(
             f"OPENBLAS_CORETYPE={pinned} keeps numpy's GEMM on AVX2 kernels while this CPU "
             "has AVX-512, which PyTorch uses: expect it up to 2x faster on GEMM-bound work. "
             "Compare on equal terms with OPENBLAS_CORETYPE=SkylakeX (or ONEDNN_MAX_CPU_ISA="

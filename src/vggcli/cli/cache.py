@@ -5,11 +5,12 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
-from vggcli import cachedir, ui
 from vggcli.cli.options import emit_json, json_option
-from vggcli.documents import cache_document
+from vggcli.cli.render.cache import cache_document
+from vggcli.cli.render.console import out
 from vggcli.errors import UsageError
-from vggcli.paths import CACHE_ENV, cache_dir
+from vggcli.storage import cachedir
+from vggcli.storage.paths import CACHE_ENV, cache_dir
 
 
 def _mb(size: int) -> str:
@@ -39,9 +40,9 @@ def cache_list(as_json):
     if as_json:
         emit_json(cache_document(cache_dir(), found))
         return
-    ui.out.print(f"cache {cache_dir()} (${CACHE_ENV} moves it)")
+    out.print(f"cache {cache_dir()} (${CACHE_ENV} moves it)")
     if not found:
-        ui.out.print("  empty")
+        out.print("  empty")
         return
     table = Table(box=None, show_header=True, header_style="bold", pad_edge=False)
     table.add_column("name (for vgg cache clear)", no_wrap=True)
@@ -50,7 +51,7 @@ def cache_list(as_json):
     for entry in found:
         table.add_row(entry.name, _mb(entry.size), entry.what)
     table.add_row("total", _mb(sum(e.size for e in found)), "")
-    ui.out.print(table)
+    out.print(table)
 
 
 @cache_command.command("clear")
@@ -70,5 +71,5 @@ def cache_clear(names, everything):
         raise UsageError("give names or --all, not both")
     removed = cachedir.remove(list(names))
     for entry in removed:
-        ui.out.print(f"deleted {entry.name} ({_mb(entry.size)})")
-    ui.out.print(f"freed {_mb(sum(e.size for e in removed))}")
+        out.print(f"deleted {entry.name} ({_mb(entry.size)})")
+    out.print(f"freed {_mb(sum(e.size for e in removed))}")

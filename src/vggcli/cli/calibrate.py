@@ -6,10 +6,11 @@ from pathlib import Path
 
 import click
 
-from vggcli import ui
 from vggcli.cli.options import emit_json, json_option, resize_option, weights_option
+from vggcli.cli.progress import step_bar
+from vggcli.cli.render.calibrate import calibrate_document, calibration_table
+from vggcli.cli.render.console import note, out
 from vggcli.dlp.calibrate import run_calibration
-from vggcli.documents import calibrate_document
 
 
 @click.command("calibrate")
@@ -36,22 +37,22 @@ def calibrate_command(images, output, resize_mode, weights_spec, as_json):
     Example:
       vgg calibrate examples/*.jpg examples/*.png -o quant.npz
     """
-    bar = ui.step_bar(len(images), 0, "calibrate")
+    bar = step_bar(len(images), 0, "calibrate")
     result = run_calibration(
         images,
         output,
         weights_spec,
         resize_mode,
         on_image=lambda path: bar.update(1),
-        notify=ui.note,
+        notify=note,
     )
     bar.close()
     rows = result.rows()
     if as_json:
         emit_json(calibrate_document(str(output), result.images, rows))
     else:
-        ui.out.print(ui.calibration_table(rows))
-        ui.out.print(
+        out.print(calibration_table(rows))
+        out.print(
             f"wrote {output} ({len(rows)} layers, from {result.images} images); use it "
             f"with --backend dlp --quant-params {output}"
         )

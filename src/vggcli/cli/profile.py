@@ -6,7 +6,6 @@ from pathlib import Path
 
 import click
 
-from vggcli import ui
 from vggcli.cli.options import (
     backend_option,
     emit_json,
@@ -14,7 +13,9 @@ from vggcli.cli.options import (
     parse_hw,
     timing_weights_option,
 )
-from vggcli.documents import profile_document
+from vggcli.cli.progress import step_bar
+from vggcli.cli.render.console import note, out
+from vggcli.cli.render.profile import profile_document, profile_table
 from vggcli.measure.profile import run_profile, summary_lines
 
 
@@ -55,7 +56,7 @@ def profile_command(
       vgg profile examples/chelsea.png --backend img2col --backward
       vgg profile --size 192x320 --backward --json
     """
-    bar = ui.step_bar(repeat + 2, 0, f"profile [{backend}]")
+    bar = step_bar(repeat + 2, 0, f"profile [{backend}]")
     result = run_profile(
         backend,
         weights_spec,
@@ -65,12 +66,12 @@ def profile_command(
         backward=backward,
         param_grads=param_grads,
         on_pass=lambda: bar.update(1),
-        notify=ui.note,
+        notify=note,
     )
     bar.close()
     if as_json:
         emit_json(profile_document(result))
         return
-    ui.out.print(ui.profile_table(result, top))
+    out.print(profile_table(result, top))
     for line in summary_lines(result, top):
-        ui.out.print(line)
+        out.print(line)

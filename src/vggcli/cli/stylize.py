@@ -10,24 +10,26 @@ from pathlib import Path
 
 import click
 
-from vggcli import ui
 from vggcli.cli import interrupts
-from vggcli.cli.options import backend_option, weights_option
-from vggcli.errors import Diverged
-from vggcli.style.job import (
-    MANUAL,
-    PRESET,
-    StylizeJob,
-    open_run,
+from vggcli.cli.exits import Exit
+from vggcli.cli.options import (
+    backend_option,
     parse_floats,
     parse_size,
     parse_steps,
     parse_style_layers,
+    weights_option,
 )
+from vggcli.cli.progress import StylizeProgress
+from vggcli.cli.render.console import err, note, out, warn
+from vggcli.cli.render.stylize import loss_curve, stylize_plan, stylize_summary
+from vggcli.errors import Diverged
+from vggcli.style.job import open_run
 from vggcli.style.objective import StyleOptions
-from vggcli.style.optim import OPTIMIZERS
+from vggcli.style.optim import LBFGS, OPTIMIZERS
+from vggcli.style.prepare import StylizeJob
+from vggcli.style.presets import MANUAL, PRESET
 from vggcli.style.runfiles import RunFiles, exclusive
-from vggcli.style.stages import DEFAULT_STEPS
 
 
 @click.command()
@@ -54,7 +56,7 @@ from vggcli.style.stages import DEFAULT_STEPS
     "steps_text",
     metavar="N|N1,N2,…",
     help="Steps per stage (one number: every stage); a resumed run continues up to them. "
-    f"Default: {DEFAULT_STEPS['lbfgs'][0]} per coarse stage and {DEFAULT_STEPS['lbfgs'][1]} at "
+    f"Default: {LBFGS.default_steps[0]} per coarse stage and {LBFGS.default_steps[1]} at "
     "the last with lbfgs (1000 with --manual).",
 )
 @click.option(
@@ -221,7 +223,7 @@ def stylize(ctx, content, styles, output, manual, steps_text, stages, size_text,
     output = output or Path(f"{content.stem}-{styles[0].stem}.png")
     files = RunFiles(output, checkpoint_dir, checkpoint_every)
     ctx.with_resource(exclusive(files))  # held until the command ends
-    note = (lambda message: None) if quiet else ui.note
+    say = (lambda message: None) if quiet else note
     run = open_run(
         job,
         files,
@@ -230,21 +232,19 @@ def stylize(ctx, content, styles, output, manual, steps_text, stages, size_text,
         resume=resume,
         preserve_colors=preserve_colors,
         force=force,
-        notify=note,
+        notify=say,
     )
     prepared = run.prepared
-    note(
-        ui.stylize_plan(
+    say(
+        stylize_plan(
             run.stages, options.optimizer, run.start_step, prepared.estimate(run.state.step)
         )
     )
     if checkpoint_every:
-        note(f"checkpoints every {checkpoint_every} steps in {files.checkpoint_dir}")
+        say(f"checkpoints every {checkpoint_every} steps in {files.checkpoint_dir}")
     if not run.weights.meaningful:
-        ui.warn(
-            f"{run.weights.description}: random features, the result will not look like a style"
-        )
-    progress = ui.StylizeProgress(prepared, run.start_step, quiet=quiet)
+        warn(f"{run.weights.description}: random features, the result will not look like a style")
+    progress = StylizeProgress(prepared, run.start_step, quiet=quiet)
 
     def on_step(step, losses, stage) -> None:
         progress(step, losses, stage)
@@ -262,16 +262,16 @@ def stylize(ctx, content, styles, output, manual, steps_text, stages, size_text,
         progress.close()
         with _interrupts_deferred():
             run.save(interrupted=True)
-        ui.err.print(
+        err.print(
             f"interrupted at step {run.state.step}: saved {files.output} and {files.state}\n"
             f"to continue, run the same command with --resume {files.state}"
         )
-        sys.exit(130)
+        sys.exit(Exit.INTERRUPTED)
     progress.close()
     elapsed = time.perf_counter() - started
     run.save()
-    ui.out.print(
-        ui.stylize_summary(
+    out.print(
+        stylize_summary(
             final.history,
             run.start_step,
             elapsed,
@@ -281,7 +281,7 @@ def stylize(ctx, content, styles, output, manual, steps_text, stages, size_text,
             run.saved_losses(),
         )
     )
-    ui.out.print(ui.loss_curve([r[0] for r in final.history], [r[4] for r in final.history]))
+    out.print(loss_curve([r[0] for r in final.history], [r[4] for r in final.history]))
 
 
 @contextlib.contextmanager

@@ -25,11 +25,11 @@ from vggcli.dlp.calibrate import default_params, quantized_layers
 from vggcli.dlp.quant import QuantParams
 from vggcli.engine.network import ForwardResult
 from vggcli.engine.vgg19 import CLASSIFIER_INPUT, Layer, LayerCost, plan
+from vggcli.engine.weightset import WeightSet
 from vggcli.errors import OutputError, UsageError
-from vggcli.folders import build
-from vggcli.locks import locked
-from vggcli.paths import cache_dir
-from vggcli.weights.weightset import WeightSet
+from vggcli.storage.folders import build
+from vggcli.storage.locks import locked
+from vggcli.storage.paths import cache_dir
 
 INT8_FORMAT = 1  # the layout of the int8 filter cache: <layer>.int8.npy, <layer>.bias.npy
 CORES = 16  # an MLU270 has 16 cores; the course's code asks for all of them
@@ -49,7 +49,7 @@ class DlpNetwork:
 
     ``module`` is pycnml or the emulator (default: pycnml when importable). ``description``
     says which ran; with the emulator every layer's output is available as a tap. A
-    :class:`vggcli.engine.models.Model`, inference only; ``quant_source`` names the file of its
+    :class:`vggcli.models.Model`, inference only; ``quant_source`` names the file of its
     int8 parameters.
     """
 

@@ -22,11 +22,11 @@ from vggcli.dlp.quant import QuantPair, QuantParams
 from vggcli.engine.backends.img2col import Img2colBackend
 from vggcli.engine.network import Network
 from vggcli.engine.vgg19 import CLASSIFIER_INPUT
+from vggcli.engine.weightset import WeightSet
 from vggcli.errors import ImageError, OutputError, UsageError
 from vggcli.images import check_writable, load_image, resize, to_input
-from vggcli.paths import cache_dir
-from vggcli.weights.cache import resolve_weights
-from vggcli.weights.weightset import WeightSet
+from vggcli.storage.paths import cache_dir
+from vggcli.weights.resolve import resolve_weights
 
 
 @dataclass(frozen=True)

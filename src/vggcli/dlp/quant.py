@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from vggcli.atomic import atomic_write
 from vggcli.errors import UsageError, read_failure
+from vggcli.storage.atomic import atomic_write
 
 QMIN, QMAX = -128, 127
 POSITION_LIMIT = 64  # beyond, 2^position over- or underflows what float32 activations need

@@ -18,8 +18,8 @@ import numpy as np
 from vggcli.engine import ops
 from vggcli.engine.backends.base import Backend
 from vggcli.engine.vgg19 import Layer, LayerCost, plan
+from vggcli.engine.weightset import WeightSet
 from vggcli.errors import UsageError
-from vggcli.weights.weightset import WeightSet
 
 LayerProgress = Callable[[Layer, int], None]
 """Layer progress: called with a layer and the work units of it just done (see
@@ -65,7 +65,7 @@ class _LayerMeter:
 
 class Network:
     """The layers of ``weights`` (VGG19, or narrower with the same topology) on ``backend``:
-    a :class:`vggcli.engine.models.Model` that can also run backward."""
+    a :class:`vggcli.models.Model` that can also run backward."""
 
     inference_only = False
     tolerance = FLOAT32_TOLERANCE
@@ -149,13 +149,11 @@ class Network:
         current_is_held = True  # by the caller or as a tap: then ReLU must not overwrite it
         for cost in costs:
             layer = cost.layer
-            meter = _LayerMeter(progress, layer, cost.work)
-            start = time.perf_counter()
-            current, cache = self._forward_layer(layer, current, meter.tick, not current_is_held)
+            forward = self._kind(layer).forward
+            current, cache = self._measured(
+                layer, cost.work, progress, timings, forward, current, not current_is_held
+            )
             current_is_held = layer.name in taps
-            if timings is not None:
-                timings[layer.name] = time.perf_counter() - start
-            meter.finish()
             if trace is not None:
                 trace.append((layer, cache))
             if layer.name in taps:
@@ -165,29 +163,7 @@ class Network:
     def run_layer(self, name: str, x: np.ndarray) -> np.ndarray:
         """The output of the single layer ``name`` for the input ``x`` (x is not modified)."""
         (layer,) = (la for la in self.layers if la.name == self.check_taps([name])[0])
-        return self._forward_layer(layer, x, None, False)[0]
-
-    def _forward_layer(self, layer: Layer, x: np.ndarray, tick, may_overwrite: bool):
-        kind = layer.kind
-        if kind == "conv":
-            w, b = self.weights.params[layer.name]
-            return self.backend.conv2d_forward(x, w, b, layer.stride, layer.pad, tick=tick)
-        if kind == "pool" and self.pooling == "avg":
-            return ops.avgpool_forward(x, layer.kernel, layer.stride), x.shape
-        if kind == "pool":
-            return self.backend.maxpool2d_forward(x, layer.kernel, layer.stride, tick=tick)
-        if kind == "relu":
-            y = ops.relu_forward(x, inplace=may_overwrite)
-            return y, y
-        if kind == "flatten":
-            return ops.flatten_forward(x), x.shape
-        if kind == "fc":
-            w, b = self.weights.params[layer.name]
-            return ops.linear_forward(x, w, b), x
-        if kind == "softmax":
-            y = ops.softmax_forward(x)
-            return y, y
-        raise AssertionError(f"unknown layer kind {kind}")
+        return self._kind(layer).forward(self, layer, x, False, None)[0]
 
     def backward(
         self,
@@ -221,34 +197,116 @@ class Network:
                 grad = g if grad is None else grad + g
             if grad is None:
                 continue
-            start = time.perf_counter()
-            meter = _LayerMeter(progress, layer, 0)
-            grad, dparams = self._backward_layer(layer, cache, grad, param_grads, meter.tick)
-            if timings is not None:
-                timings[layer.name] = time.perf_counter() - start
+            backward = self._kind(layer).backward
+            grad, dparams = self._measured(
+                layer, 0, progress, timings, backward, cache, grad, param_grads
+            )
             if dparams is not None:
                 params[layer.name] = dparams
         return BackwardResult(grad, params)
 
-    def _backward_layer(self, layer: Layer, cache, grad, param_grads: bool, tick):
+    def _kind(self, layer: Layer) -> LayerKind:
+        """The forward/backward pair that runs ``layer`` (pooling as this network pools)."""
         kind = layer.kind
-        if kind == "conv":
-            dx, dw, db = self.backend.conv2d_backward(
-                grad, cache, param_grads=param_grads, tick=tick
-            )
-            return dx, ((dw, db) if param_grads else None)
-        if kind == "pool" and self.pooling == "avg":
-            return ops.avgpool_backward(grad, cache, layer.kernel, layer.stride), None
         if kind == "pool":
-            return self.backend.maxpool2d_backward(grad, cache, tick=tick), None
-        if kind == "relu":
-            return ops.relu_backward(grad, cache), None
-        if kind == "flatten":
-            return ops.flatten_backward(grad, cache), None
-        if kind == "fc":
-            w, _ = self.weights.params[layer.name]
-            dx, dw, db = ops.linear_backward(grad, cache, w, param_grads)
-            return dx, ((dw, db) if param_grads else None)
-        if kind == "softmax":
-            return ops.softmax_backward(grad, cache), None
-        raise AssertionError(f"unknown layer kind {kind}")
+            kind = f"{self.pooling}pool"
+        return LAYER_KINDS[kind]
+
+    def _measured(self, layer: Layer, work: int, progress, timings, run: Callable, *args):
+        """``run(self, layer, *args, tick)`` (a forward or a backward of :data:`LAYER_KINDS`),
+        its progress reported (``work`` units) and its seconds kept in ``timings``."""
+        meter = _LayerMeter(progress, layer, work)
+        start = time.perf_counter()
+        out = run(self, layer, *args, meter.tick)
+        if timings is not None:
+            timings[layer.name] = time.perf_counter() - start
+        meter.finish()
+        return out
+
+
+# --- each kind of layer: forward and backward side by side -------------------------------------
+# forward(net, layer, x, may_overwrite, tick) -> (y, cache)
+#   may_overwrite: x belongs to nobody else (ReLU may write its output into it)
+# backward(net, layer, cache, dy, param_grads, tick) -> (dx, (dW, db) or None)
+
+
+def _conv_forward(net: Network, layer: Layer, x, may_overwrite, tick):
+    w, b = net.weights.params[layer.name]
+    return net.backend.conv2d_forward(x, w, b, layer.stride, layer.pad, tick=tick)
+
+
+def _conv_backward(net: Network, layer: Layer, cache, dy, param_grads, tick):
+    dx, dw, db = net.backend.conv2d_backward(dy, cache, param_grads=param_grads, tick=tick)
+    return dx, ((dw, db) if param_grads else None)
+
+
+def _maxpool_forward(net: Network, layer: Layer, x, may_overwrite, tick):
+    return net.backend.maxpool2d_forward(x, layer.kernel, layer.stride, tick=tick)
+
+
+def _maxpool_backward(net: Network, layer: Layer, cache, dy, param_grads, tick):
+    return net.backend.maxpool2d_backward(dy, cache, tick=tick), None
+
+
+def _avgpool_forward(net: Network, layer: Layer, x, may_overwrite, tick):
+    return ops.avgpool_forward(x, layer.kernel, layer.stride), x.shape
+
+
+def _avgpool_backward(net: Network, layer: Layer, x_shape, dy, param_grads, tick):
+    return ops.avgpool_backward(dy, x_shape, layer.kernel, layer.stride), None
+
+
+def _relu_forward(net: Network, layer: Layer, x, may_overwrite, tick):
+    y = ops.relu_forward(x, inplace=may_overwrite)
+    return y, y
+
+
+def _relu_backward(net: Network, layer: Layer, y, dy, param_grads, tick):
+    return ops.relu_backward(dy, y), None
+
+
+def _flatten_forward(net: Network, layer: Layer, x, may_overwrite, tick):
+    return ops.flatten_forward(x), x.shape
+
+
+def _flatten_backward(net: Network, layer: Layer, x_shape, dy, param_grads, tick):
+    return ops.flatten_backward(dy, x_shape), None
+
+
+def _fc_forward(net: Network, layer: Layer, x, may_overwrite, tick):
+    w, b = net.weights.params[layer.name]
+    return ops.linear_forward(x, w, b), x
+
+
+def _fc_backward(net: Network, layer: Layer, x, dy, param_grads, tick):
+    w, _ = net.weights.params[layer.name]
+    dx, dw, db = ops.linear_backward(dy, x, w, param_grads)
+    return dx, ((dw, db) if param_grads else None)
+
+
+def _softmax_forward(net: Network, layer: Layer, x, may_overwrite, tick):
+    y = ops.softmax_forward(x)
+    return y, y
+
+
+def _softmax_backward(net: Network, layer: Layer, y, dy, param_grads, tick):
+    return ops.softmax_backward(dy, y), None
+
+
+@dataclass(frozen=True)
+class LayerKind:
+    """How a kind of layer runs: its forward and its backward (see the comment above)."""
+
+    forward: Callable
+    backward: Callable
+
+
+LAYER_KINDS = {
+    "conv": LayerKind(_conv_forward, _conv_backward),
+    "maxpool": LayerKind(_maxpool_forward, _maxpool_backward),
+    "avgpool": LayerKind(_avgpool_forward, _avgpool_backward),
+    "relu": LayerKind(_relu_forward, _relu_backward),
+    "flatten": LayerKind(_flatten_forward, _flatten_backward),
+    "fc": LayerKind(_fc_forward, _fc_backward),
+    "softmax": LayerKind(_softmax_forward, _softmax_backward),
+}

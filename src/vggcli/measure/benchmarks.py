@@ -16,9 +16,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vggcli.engine import models
+from vggcli import models
 from vggcli.engine.network import Network
 from vggcli.engine.vgg19 import LayerCost, plan, vgg19_layers
+from vggcli.engine.weightset import WeightSet
 from vggcli.errors import UsageError
 from vggcli.measure import torch_reference
 from vggcli.measure.harness import (
@@ -38,8 +39,7 @@ from vggcli.measure.harness import (
 from vggcli.measure.layercases import ConvCase, PoolCase, conv_case, pool_case
 from vggcli.measure.torch_reference import TORCH
 from vggcli.style.objective import Objective, StyleOptions
-from vggcli.weights.cache import resolve_weights
-from vggcli.weights.weightset import WeightSet
+from vggcli.weights.resolve import resolve_weights
 
 KINDS = ("conv", "pool", "vgg19", "stylize")
 DEFAULTS = {  # kind: (--compare, --size, --layer)

@@ -8,6 +8,7 @@ compare it with the analytic gradient through :func:`relative_error`.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -36,3 +37,16 @@ def relative_error(actual: np.ndarray, expected: np.ndarray) -> float:
     scale = np.abs(expected).max(initial=0.0)
     diff = np.abs(actual - expected).max(initial=0.0)
     return float(diff / scale) if scale > 0 else float(diff)
+
+
+@dataclass(frozen=True)
+class Check:
+    """One check's outcome: its name, the largest relative error found and what it may be."""
+
+    name: str
+    max_rel_error: float
+    tolerance: float
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.max_rel_error <= self.tolerance)  # NaN fails

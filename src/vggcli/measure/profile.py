@@ -13,13 +13,13 @@ from pathlib import Path
 
 import numpy as np
 
-from vggcli.engine import models
+from vggcli import models
 from vggcli.engine.network import Network
 from vggcli.engine.vgg19 import LayerCost
 from vggcli.errors import UsageError
 from vggcli.images import load_image, resize, to_input
 from vggcli.measure.harness import random_input
-from vggcli.weights.cache import resolve_weights
+from vggcli.weights.resolve import resolve_weights
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 Nothing in the engine imports this module: it is loaded only when a user asks for ``torch`` in
 ``--compare`` (or ``vgg check`` finds torch installed), so torch is never a runtime dependency.
 :class:`TorchOps` offers the backend interface for single layers (autograd for backward);
-:class:`TorchVGG` runs a whole :class:`~vggcli.weights.weightset.WeightSet` as a torch graph, and
+:class:`TorchVGG` runs a whole :class:`~vggcli.engine.weightset.WeightSet` as a torch graph, and
 :class:`TorchStyleLoss` the style-transfer objective on it.
 """
 
@@ -15,8 +15,8 @@ from collections.abc import Iterable
 import numpy as np
 
 from vggcli.engine.backends.base import Backend, ConvCache, PoolCache
+from vggcli.engine.weightset import WeightSet
 from vggcli.errors import UsageError
-from vggcli.weights.weightset import WeightSet
 
 TORCH = "torch"
 

@@ -7,7 +7,9 @@ An optimiser is a class with a learning rate and two methods, in the CS231n styl
 
 ``state`` maps names to numpy arrays, so the run's state file saves any optimiser's state
 without knowing what it holds, and a run resumes bit for bit. A new optimiser is one class here
-plus one line in :data:`OPTIMIZERS`; ``--optimizer`` offers it.
+plus one line in :data:`OPTIMIZERS`; ``--optimizer`` offers it. What the rest of vggcli needs to
+know of an optimiser it reads from its declared capabilities (:attr:`Optimizer.drives`,
+:attr:`~Optimizer.takes_lr`, :attr:`~Optimizer.default_steps`, …), never from its type or name.
 
 L-BFGS is the exception that proves the rule: its line search evaluates the loss several times
 per iteration, so it cannot be a ``step``. It *drives* the optimisation itself
@@ -39,6 +41,11 @@ class Optimizer(ABC):
 
     name: ClassVar[str]
     description: ClassVar[str]
+    drives: ClassVar[bool] = False  # runs the optimisation itself (minimize), not step by step
+    takes_lr: ClassVar[bool] = True  # whether ``lr`` (--lr) is its step size
+    evaluations_per_step: ClassVar[float] = 1.0  # loss evaluations a step makes, on average
+    default_steps: ClassVar[tuple[int, int]] = (150, 50)  # (each coarser stage, the last stage)
+    shallow_last_stage: ClassVar[bool] = False  # see vggcli.style.stages.SHALLOW_LAYER
     lr: float = 1.0
 
     def init(self, x: np.ndarray) -> State:
@@ -54,6 +61,11 @@ class Optimizer(ABC):
         (``interrupted`` False), or an interrupted run's. All of it unless said otherwise."""
         return state
 
+    @property
+    def images_held(self) -> int:
+        """How many image-sized arrays its state holds at most (for the memory estimate)."""
+        return 2
+
 
 @dataclass(frozen=True)
 class Adam(Optimizer):
@@ -63,6 +75,7 @@ class Adam(Optimizer):
 
     name = "adam"
     description = "the manual's (eq. 3.17)"
+    default_steps = (300, 100)
     beta1: float = 0.9
     beta2: float = 0.999
     eps: float = 1e-8
@@ -88,8 +101,13 @@ class LBFGS(Optimizer):
 
     name = "lbfgs"
     description = "L-BFGS with the pixel bounds, 30 curvature pairs, low-pass preconditioned"
+    drives = True
+    takes_lr = False
+    evaluations_per_step = 1.1  # the line search evaluates a little more than once a step
+    default_steps = (40, 50)  # measured: docs/style-transfer.md
+    shallow_last_stage = True
     memory: int = 30
-    smoothing: float = 64.0  # measured: README, "Style transfer"
+    smoothing: float = 64.0  # measured: docs/style-transfer.md
     brightness: float = 3.0
 
     def step(self, x, grad, state):
@@ -99,6 +117,11 @@ class LBFGS(Optimizer):
         """The curvature memory only for an interrupted run (resumed, it goes on exactly);
         elsewhere none (it weighs 2·``memory`` images; a run continued from there rebuilds it)."""
         return state if interrupted else {}
+
+    @property
+    def images_held(self) -> int:
+        """Two images per curvature pair, and as many again while an interrupted run saves them."""
+        return 4 * self.memory
 
     def curvature(self, state: State, shape: tuple[int, ...]) -> lbfgs.Curvature:
         """The curvature memory that ``state`` holds (a :class:`Memory`, or its arrays read

@@ -21,7 +21,7 @@ import numpy as np
 
 from vggcli.errors import Diverged
 from vggcli.style.objective import Losses, Objective
-from vggcli.style.optim import LBFGS, State, make_optimizer
+from vggcli.style.optim import Optimizer, State, make_optimizer
 
 HISTORY_COLUMNS = ("step", "content", "style", "tv", "total", "size")
 Bounds = tuple[np.ndarray, np.ndarray]
@@ -72,7 +72,7 @@ class StyleTransfer:
                 f"{what} from the start: --alpha, --beta or --tv-weight too large, or weights "
                 "that are not finite numbers"
             )
-        hint = "" if isinstance(self.optimizer, LBFGS) else " (try a smaller --lr)"
+        hint = " (try a smaller --lr)" if self.optimizer.takes_lr else ""
         return Diverged(
             f"the optimisation diverged after step {self.state.step}: {what}{hint}; the image "
             f"and state of step {self.state.step} are kept"
@@ -97,11 +97,13 @@ class StyleTransfer:
         """
         self._finite_state: RunState | None = None  # the last state whose loss was finite
         with np.errstate(over="ignore", invalid="ignore"):  # overflows end in Diverged
-            if isinstance(self.optimizer, LBFGS):
-                self._run_lbfgs(self.optimizer, until, on_step)
+            if self.optimizer.drives:
+                self._run_driven(self.optimizer, until, on_step)
             else:
                 self._run_steps(until, on_step)
-            if not self._recorded(self.state.step, self.state.image):  # L-BFGS has recorded it
+            if not self._recorded(
+                self.state.step, self.state.image
+            ):  # a driving optimiser has recorded it
                 final, _ = self.objective.evaluate(self.state.image, gradient=False)
                 self._check(final)
                 self._record(self.state.step, final, self.state.image, on_step)
@@ -134,7 +136,8 @@ class StyleTransfer:
                 image = np.clip(image, *self.bounds, out=image)
             self.state = s.replace(image=image, step=s.step + 1, optimizer_state=opt_state)
 
-    def _run_lbfgs(self, lbfgs: LBFGS, until: int, on_step: OnStep | None) -> None:
+    def _run_driven(self, optimizer: Optimizer, until: int, on_step: OnStep | None) -> None:
+        """An optimiser that drives the run itself (``minimize``, as L-BFGS's line search)."""
         if self.state.step >= until:
             return
         last: dict[str, object] = {}
@@ -156,7 +159,7 @@ class StyleTransfer:
             self._record(self.state.step, losses, x, on_step)
 
         s = self.state
-        result = lbfgs.minimize(
+        result = optimizer.minimize(
             fun, s.image, until - s.step, callback, bounds=self.bounds, state=s.optimizer_state
         )
         self.stop_reason = result.message

@@ -21,12 +21,12 @@ from pathlib import Path
 
 import numpy as np
 
-from vggcli import __version__
-from vggcli.atomic import atomic_write
+from vggcli._version import __version__
 from vggcli.errors import OutputError, UsageError, read_failure
 from vggcli.images import check_writable, from_input, image_format, preserve_colors, save_image
-from vggcli.locks import locked
-from vggcli.paths import cache_dir
+from vggcli.storage.atomic import atomic_write
+from vggcli.storage.locks import locked
+from vggcli.storage.paths import cache_dir
 from vggcli.style.chart import loss_chart
 from vggcli.style.objective import StyleOptions
 from vggcli.style.run import HISTORY_COLUMNS, RunState
@@ -152,7 +152,7 @@ def exclusive(files: RunFiles) -> Iterator[None]:
     key = hashlib.sha256(str(files.output.resolve()).encode()).hexdigest()[:16]
 
     def busy() -> None:
-        raise UsageError(
+        raise OutputError(
             f"another vgg stylize is writing {files.output} now: wait for it to end, or give "
             "another -o"
         )

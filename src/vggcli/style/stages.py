@@ -13,7 +13,7 @@ supply; measured: 8.9e11 of 9.0e11 for china.jpg x Starry Night at 512). With L-
 default layers, the last stage therefore follows the gradient of the terms up to
 :data:`SHALLOW_LAYER` (the content layer), every loss still computed: the backward pass skips
 conv4_3 … conv5_1, 7% of an evaluation at 512 px, and the loss ends lower than with every term
-in the gradient (README, "Style transfer").
+in the gradient (docs/style-transfer.md).
 """
 
 from __future__ import annotations
@@ -24,14 +24,10 @@ import numpy as np
 from PIL import Image
 
 from vggcli.errors import UsageError
+from vggcli.style.optim import Optimizer
 
 MIN_STAGE_SIDE = 32  # five poolings leave nothing of a smaller image
 AUTO_STAGE_SIDE = 256  # automatic plan: the coarsest stage keeps a long side of at least this
-DEFAULT_STEPS = {  # optimizer → (steps of each coarser stage, steps of the last stage)
-    "lbfgs": (40, 50),
-    "adam": (300, 100),
-}
-FALLBACK_STEPS = (150, 50)
 SHALLOW_LAYER = "relu4_2"  # the deepest layer whose terms drive a shallow stage's gradient
 
 
@@ -78,19 +74,20 @@ def plan(
     final: tuple[int, int],
     count: int | None,
     steps: tuple[int, ...] | None,
-    optimizer: str,
+    optimizer: Optimizer,
     shallow: bool = False,
 ) -> list[Stage]:
     """The stages of a run: ``count`` (None: :func:`auto_stage_count`) sizes up to ``final``,
     with ``steps`` per stage (one number: all of them at the last stage of a one-stage run,
-    else every stage; None: :data:`DEFAULT_STEPS`). ``shallow`` (the default layers): the last
-    stage of an L-BFGS run of several stages follows the gradient through :data:`SHALLOW_LAYER`."""
+    else every stage; None: the optimiser's ``default_steps``). ``shallow`` (the default layers):
+    the last stage of a run of several stages follows the gradient through :data:`SHALLOW_LAYER`
+    when the optimiser declares ``shallow_last_stage`` (L-BFGS)."""
     count = auto_stage_count(final) if count is None else count
     if count < 1:
         raise UsageError(f"--stages must be at least 1, got {count}")
     sizes = stage_sizes(final, count)
     if steps is None:
-        coarse, last = DEFAULT_STEPS.get(optimizer, FALLBACK_STEPS)
+        coarse, last = optimizer.default_steps
         steps = (*(coarse,) * (count - 1), last)
     elif len(steps) == 1:
         steps = steps * count
@@ -99,7 +96,7 @@ def plan(
     if any(s < 0 for s in steps):
         raise UsageError("steps must be ≥ 0")
     stages = [Stage(size, n) for size, n in zip(sizes, steps, strict=True)]
-    if shallow and optimizer == "lbfgs" and count > 1:
+    if shallow and optimizer.shallow_last_stage and count > 1:
         stages[-1] = Stage(stages[-1].size, stages[-1].steps, shallow=True)
     return stages
 

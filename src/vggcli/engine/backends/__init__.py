@@ -2,7 +2,7 @@
 
 Each is one module with a :class:`~vggcli.engine.backends.base.Backend` subclass and one line in
 :data:`BACKENDS`; that line makes it a ``--backend`` choice of every command
-(:mod:`vggcli.engine.models`). Every backend passes the same tests against the loops reference
+(:mod:`vggcli.models`). Every backend passes the same tests against the loops reference
 and PyTorch.
 """
 

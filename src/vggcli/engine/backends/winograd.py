@@ -24,7 +24,7 @@ same code. dW, db, every other geometry and the layers with few channels on one 
 and its input gradient, :func:`winograd_pays`) go through the img2col code it inherits.
 
 The filter transforms U of a weight array are kept from its second use on while it lives, when
-the array is read-only (every :class:`~vggcli.weights.weightset.WeightSet` array is): one pass
+the array is read-only (every :class:`~vggcli.engine.weightset.WeightSet` array is): one pass
 through the network holds no transforms (VGG19's are 320 MB), style transfer reuses them at
 every step. A writable array may change between calls: its transform is recomputed each time.
 

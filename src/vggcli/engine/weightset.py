@@ -14,6 +14,7 @@ from functools import cached_property
 
 import numpy as np
 
+from vggcli.engine.labels import imagenet_labels
 from vggcli.engine.vgg19 import (
     CLASSIFIER_INPUT,
     STAGE_CONVS,
@@ -23,7 +24,6 @@ from vggcli.engine.vgg19 import (
     vgg19_layers,
 )
 from vggcli.errors import WeightsError
-from vggcli.weights.labels import imagenet_labels
 
 IMAGENET_MEAN_RGB = (123.68, 116.779, 103.939)
 

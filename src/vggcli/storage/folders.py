@@ -2,7 +2,7 @@
 
 A folder is complete when its ``meta.json`` exists (written last). :func:`replace_folder`
 writes the new copy in full beside the old one (``.<name>.tmp-<pid>``), swaps it in by two
-renames under the folder's lock (:mod:`vggcli.locks`; readers hold it shared), and only then
+renames under the folder's lock (:mod:`vggcli.storage.locks`; readers hold it shared), and only then
 deletes the old copy (``.<name>.old-<pid>``). A kill at any moment leaves the old copy or the new
 one: :func:`present` puts back an old copy whose swap was cut short, and later writers delete
 what killed ones left behind. :func:`build` lets one process build a folder that several need.
@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from vggcli.errors import OutputError
-from vggcli.locks import locked
+from vggcli.storage.locks import locked
 
 MARKER = "meta.json"
 

@@ -1,4 +1,4 @@
-"""What vggcli keeps in its cache folder (:mod:`vggcli.paths`), and freeing it: ``vgg cache``.
+"""What vggcli keeps in its cache folder (:mod:`vggcli.storage.paths`); freeing it.
 
 Entries, by name:
 
@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vggcli.errors import OutputError, UsageError
-from vggcli.locks import locked
-from vggcli.paths import cache_dir
+from vggcli.storage.locks import locked
+from vggcli.storage.paths import cache_dir
 
 GROUPS = ("weights", "weights/converted", "downloads", "dlp")
 

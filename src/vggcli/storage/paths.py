@@ -27,7 +27,7 @@ def cache_dir() -> Path:
 
 
 def weights_dir(name: str) -> Path:
-    """The converted weights called ``name`` (see :mod:`vggcli.weights.weightset`)."""
+    """The converted weights called ``name`` (see :mod:`vggcli.engine.weightset`)."""
     return cache_dir() / "weights" / name
 
 

@@ -24,8 +24,8 @@ import numpy as np
 from vggcli.engine.backends import BACKENDS, DEFAULT_BACKEND, Backend
 from vggcli.engine.network import ForwardResult, LayerProgress, Network
 from vggcli.engine.vgg19 import Layer, LayerCost
+from vggcli.engine.weightset import WeightSet
 from vggcli.errors import UsageError
-from vggcli.weights import WeightSet
 
 Notify = Callable[[str], None]
 

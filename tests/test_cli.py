@@ -1,0 +1,47 @@
+"""The ``vgg`` command as a whole: its version, and every command's ``--help``."""
+
+from __future__ import annotations
+
+from click.testing import CliRunner
+
+from tests.test_cli_classify import run
+from vggcli import __version__
+from vggcli.cli import main
+from vggcli.cli.exits import Exit
+
+
+def test_version_and_help():
+    assert run("--version").output.strip() == f"vgg, version {__version__}"
+    for command in ("classify", "fetch-weights"):
+        result = run(command, "--help")
+        assert result.exit_code == 0 and "Usage:" in result.output
+    assert "vgg classify examples/chelsea.png" in run("classify", "--help").output
+
+
+def _commands(group, prefix=()):
+    yield prefix
+    for name, command in getattr(group, "commands", {}).items():
+        yield from _commands(command, (*prefix, name))
+
+
+def test_every_help_fits_80_columns():
+    """`vgg … --help` at 80 columns, examples included (click does not rewrap those)."""
+    for words in _commands(main):
+        result = CliRunner().invoke(main, [*words, "--help"], terminal_width=80)
+        assert result.exit_code == 0, words
+        long = [line for line in result.output.splitlines() if len(line) > 80]
+        assert not long, (words, long)
+
+
+def test_every_usage_error_exits_2_and_every_failure_1(tmp_path):
+    from tests.test_cli_classify import CAT, assert_one_line_error
+
+    click_usage = run("classify", CAT, "--backend", "nope")  # click's own
+    assert click_usage.exit_code == Exit.USAGE and "Traceback" not in click_usage.output
+    ours = run("stylize", CAT, CAT, "--style-blend", "1,2", "-o", tmp_path / "x.png")
+    assert_one_line_error(ours, "--style-blend has 2 weights for 1 style images")
+    assert ours.exit_code == Exit.USAGE
+    failed = run("classify", tmp_path / "missing.png", "--weights", "random")
+    assert_one_line_error(failed, "missing.png")
+    assert failed.exit_code == Exit.FAILED
+    assert (Exit.OK, Exit.FAILED, Exit.USAGE, Exit.INTERRUPTED) == (0, 1, 2, 130)
