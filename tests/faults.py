@@ -7,6 +7,8 @@ point, several processes running the same thing at once.
   function (``"module:attribute.path"``) is called for the n-th time: "kill -9 at this moment",
   repeatable, without a hook in the code under test.
 * :func:`run_together` runs the same code in several processes released at the same instant.
+* :func:`read_only` makes a folder unwritable for this process, as chmod 555 does for a user
+  who is not root (the tests run as root too, who writes anywhere).
 
 Child processes run with the test's environment (its isolated ``VGGCLI_CACHE_DIR`` included).
 """
@@ -164,3 +166,26 @@ def run_together(code: str, count: int = 2, *, timeout: float = 120) -> list:
         out, err = proc.communicate(timeout=timeout)
         results.append(subprocess.CompletedProcess(proc.args, proc.returncode, out, err))
     return results
+
+
+def read_only(monkeypatch, folder: Path) -> None:
+    """Nothing can be created in ``folder`` or below it (PermissionError, as for a folder of
+    mode 555 and a user who is not root); what exists stays readable and writable."""
+    folder = str(Path(folder).resolve())
+    real_open, real_mkdir = os.open, os.mkdir
+
+    def inside(path) -> bool:
+        return os.path.abspath(os.fspath(path)).startswith(folder)
+
+    def fake_open(path, flags, *args, **kwargs):
+        if flags & os.O_CREAT and inside(path) and not os.path.exists(path):
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real_open(path, flags, *args, **kwargs)
+
+    def fake_mkdir(path, *args, **kwargs):
+        if inside(path) and not os.path.exists(path):
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real_mkdir(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", fake_open)
+    monkeypatch.setattr(os, "mkdir", fake_mkdir)

@@ -7,14 +7,13 @@ killed (kill -9) at a chosen call, or several processes doing the same thing at 
 from __future__ import annotations
 
 import json
-import os
 import signal
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from tests.faults import kill_at, run_together
+from tests.faults import kill_at, read_only, run_together
 from tests.test_cli_classify import assert_one_line_error
 from vggcli.cli import main
 from vggcli.errors import WeightsError
@@ -131,13 +130,12 @@ def test_a_file_for_a_cache_folder_gives_one_line_errors(tiny_mat, tmp_path, mon
     assert result.exit_code == 0 and "not writable" in result.output
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes anywhere")  # CI and here run as root
-def test_a_read_only_cache_folder(tiny_mat, isolated_cache):  # pragma: no cover - not root
-    isolated_cache.chmod(0o555)
-    try:
-        assert_one_line_error(run("fetch-weights", "--from", tiny_mat), "VGGCLI_CACHE_DIR")
-    finally:
-        isolated_cache.chmod(0o755)
+def test_a_read_only_cache_folder(tiny_mat, isolated_cache, monkeypatch):
+    read_only(monkeypatch, isolated_cache)
+    assert_one_line_error(run("fetch-weights", "--from", tiny_mat), "VGGCLI_CACHE_DIR")
+    assert list(isolated_cache.iterdir()) == []
+    result = run("classify", "--weights", tiny_mat, "examples/chelsea.png")
+    assert result.exit_code == 0 and "not writable" in result.output  # converted in memory
 
 
 def test_cache_under_proc(tiny_mat, monkeypatch):

@@ -184,8 +184,18 @@ def test_lbfgs_blend_scale_and_preserved_colours(tiny_mat, tmp_path):
 
 
 def test_init_from_an_image_file(tiny_mat, tmp_path):
-    result = stylize(tmp_path, "-n", "1", "--init", EXAMPLES / "coffee.png", weights=tiny_mat)
+    coffee = EXAMPLES / "coffee.png"
+    result = stylize(tmp_path, "-n", "0", "--init", coffee, "--stages", "1", weights=tiny_mat)
     assert result.exit_code == 0, result.output
+    start = pixels(tmp_path / "out.png")  # no step made: the saved picture is the start
+    with Image.open(coffee) as img:
+        expected = np.asarray(img.convert("RGB").resize(start.shape[1::-1], Image.BILINEAR))
+    assert np.abs(start.astype(int) - expected).max() <= 1  # float32 round trip
+    content = stylize(
+        tmp_path, "-n", "0", "--stages", "1", "--init", "content", name="c.png", weights=tiny_mat
+    )
+    assert content.exit_code == 0, content.output
+    assert np.abs(pixels(tmp_path / "c.png").astype(int) - expected).mean() > 20
     assert_one_line_error(
         stylize(tmp_path, "-n", "1", "--init", "nowhere.png", name="b.png", weights=tiny_mat),
         "--init is noise, content, random or an image file",

@@ -37,16 +37,15 @@ def calibrate_command(images, output, resize_mode, weights_spec, as_json):
     Example:
       vgg calibrate examples/*.jpg examples/*.png -o quant.npz
     """
-    bar = step_bar(len(images), 0, "calibrate")
-    result = run_calibration(
-        images,
-        output,
-        weights_spec,
-        resize_mode,
-        on_image=lambda path: bar.update(1),
-        notify=note,
-    )
-    bar.close()
+    with step_bar(len(images), 0, "calibrate") as bar:  # closed before an error is shown
+        result = run_calibration(
+            images,
+            output,
+            weights_spec,
+            resize_mode,
+            on_image=lambda path: bar.update(1),
+            notify=note,
+        )
     rows = result.rows()
     if as_json:
         emit_json(calibrate_document(str(output), result.images, rows))

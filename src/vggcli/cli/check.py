@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from vggcli import models
 from vggcli.cli.exits import Exit
 from vggcli.cli.options import (
     backend_option,
@@ -63,10 +64,10 @@ def check_command(image, backend, compare, size_text, weights_spec, quant_params
         else:
             for line in notes:
                 note(line)
-            out.print(checks_table(checks))
+            out.print(checks_table(checks, models.choice(backend).name))
             failed = [c for c in checks if not c.passed]
             out.print(
-                f"{len(checks) - len(failed)} of {len(checks)} checks passed"
+                f"{backend}: {len(checks) - len(failed)} of {len(checks)} checks passed"
                 + (f"; first failure: {failed[0].name}" if failed else "")
             )
     else:

@@ -15,8 +15,9 @@ from vggcli.cli.options import (
 )
 from vggcli.cli.progress import step_bar
 from vggcli.cli.render.console import note, out
-from vggcli.cli.render.profile import profile_document, profile_table
-from vggcli.measure.profile import run_profile, summary_lines
+from vggcli.cli.render.profile import profile_document, profile_table, summary_lines
+from vggcli.errors import UsageError
+from vggcli.measure.profile import run_profile
 
 
 @click.command("profile")
@@ -56,19 +57,20 @@ def profile_command(
       vgg profile examples/chelsea.png --backend img2col --backward
       vgg profile --size 192x320 --backward --json
     """
-    bar = step_bar(repeat + 2, 0, f"profile [{backend}]")
-    result = run_profile(
-        backend,
-        weights_spec,
-        parse_hw(size_text),
-        image,
-        repeat=repeat,
-        backward=backward,
-        param_grads=param_grads,
-        on_pass=lambda: bar.update(1),
-        notify=note,
-    )
-    bar.close()
+    if param_grads and not backward:
+        raise UsageError("--param-grads times the backward pass: it needs --backward")
+    with step_bar(repeat + 2, 0, f"profile [{backend}]") as bar:
+        result = run_profile(
+            backend,
+            weights_spec,
+            parse_hw(size_text),
+            image,
+            repeat=repeat,
+            backward=backward,
+            param_grads=param_grads,
+            on_pass=lambda: bar.update(1),
+            notify=note,
+        )
     if as_json:
         emit_json(profile_document(result))
         return

@@ -220,7 +220,7 @@ def stylize(ctx, content, styles, output, manual, steps_text, stages, size_text,
         stages=stages or preset["stages"],
         steps=parse_steps(steps_text) if steps_text else preset["steps"],
     )
-    output = output or Path(f"{content.stem}-{styles[0].stem}.png")
+    output = output or Path(f"{content.stem}-{'+'.join(s.stem for s in styles)}.png")
     files = RunFiles(output, checkpoint_dir, checkpoint_every)
     ctx.with_resource(exclusive(files))  # held until the command ends
     say = (lambda message: None) if quiet else note
@@ -279,6 +279,7 @@ def stylize(ctx, content, styles, output, manual, steps_text, stages, size_text,
             files,
             run.stop_reason,
             run.saved_losses(),
+            preserve_colors,
         )
     )
     out.print(loss_curve([r[0] for r in final.history], [r[4] for r in final.history]))

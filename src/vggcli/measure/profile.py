@@ -117,29 +117,6 @@ def _performed(network: Network, cost: LayerCost) -> int:
     return network.backend.conv_multiplications(cost.in_shape, w_shape, layer.stride, layer.pad)
 
 
-def summary_lines(profile: Profile, top: int) -> list[str]:
-    """One line per measured pass: the conv layers' share of the time and the slowest layers."""
-    lines = []
-    for what, key in (("forward", "forward_ms"), ("backward", "backward_ms")):
-        if getattr(profile.layers[0], key) is None:
-            continue
-        conv_share = sum(getattr(la, key) for la in profile.layers if la.kind == "conv")
-        total = sum(getattr(la, key) for la in profile.layers)
-        slowest = sorted(profile.layers, key=lambda la: -getattr(la, key))[:top]
-        lines.append(
-            f"{what}: conv layers take {100 * conv_share / total:.0f}% of {total:.1f} ms; slowest: "
-            + ", ".join(f"{la.name} {getattr(la, key):.1f} ms" for la in slowest)
-        )
-    performed = sum(la.mults_performed for la in profile.layers)
-    formula = sum(la.mults for la in profile.layers)
-    if performed != formula:
-        lines.append(
-            f"multiplications: {performed / 1e9:.2f} G performed for the formulas' "
-            f"{formula / 1e9:.2f} G ({formula / performed:.2f}x fewer)"
-        )
-    return lines
-
-
 def run_profile(
     backend: str,
     weights_spec: str | None,

@@ -1,7 +1,8 @@
 """A PNG line chart of the loss history, drawn with Pillow (no plotting library needed).
 
 Log-scale y axis (losses fall over orders of magnitude), one line per series, decade grid
-lines, a legend. ``loss_chart(history)`` returns a Pillow image.
+lines, a legend, and a dashed line where each stage of a coarse-to-fine run begins, labelled
+with its size. ``loss_chart(steps, series)`` returns a Pillow image.
 """
 
 from __future__ import annotations
@@ -24,8 +25,10 @@ def loss_chart(
     series: dict[str, Sequence[float]],
     size: tuple[int, int] = (900, 480),
     title: str = "loss",
+    stages: Sequence[tuple[float, str]] = (),
 ) -> Image.Image:
-    """Lines of ``series`` (name → values, one per step) against ``steps``, log y axis.
+    """Lines of ``series`` (name → values, one per step) against ``steps``, log y axis;
+    ``stages``: (step, label) where each stage after the first begins.
 
     Non-positive values (a term that is off) are not drawn.
     """
@@ -62,6 +65,11 @@ def loss_chart(
         x = px(step)
         draw.line([(x, height - bottom), (x, height - bottom + 5)], fill="black")
         draw.text((x - 10, height - bottom + 8), f"{step:.0f}", fill="black", font=font)
+    for step, label in stages:
+        x = px(step)
+        for y in range(top, height - bottom, 8):  # dashed
+            draw.line([(x, y), (x, min(y + 4, height - bottom))], fill=(150, 150, 150))
+        draw.text((x + 4, top + 4), label, fill=(90, 90, 90), font=font)
     draw.rectangle([left, top, width - right, height - bottom], outline="black")
     draw.text((left, 12), title, fill="black", font=font)
     draw.text((width // 2 - 10, height - 18), "step", fill="black", font=font)

@@ -138,7 +138,10 @@ class RunFiles:
         if any(row[3] > 0 for row in history):
             series["tv"] = [row[3] for row in history]
         buffer = io.BytesIO()
-        loss_chart(steps, series, title=f"loss history of {self.output.name}").save(buffer, "PNG")
+        sizes = [(row[0], f"{int(row[5])}x{int(row[6])}") for row in history]
+        stages = [now for before, now in zip(sizes, sizes[1:]) if now[1] != before[1]]
+        title = f"loss history of {self.output.name}"
+        loss_chart(steps, series, title=title, stages=stages).save(buffer, "PNG")
         atomic_write(self.chart, lambda f: f.write(buffer.getvalue()))
         return self.history, self.chart
 

@@ -14,10 +14,11 @@ from vggcli.measure.compare import Agreement, LayerDivergence
 from vggcli.measure.gradcheck import Check
 
 
-def checks_table(checks) -> Table:
+def checks_table(checks, backend: str) -> Table:
+    """``vgg check --backend NAME``: one row per check of ``backend``."""
     table = Table(
-        title="vgg check · float32 layers against references, float64 gradients "
-        "against central differences",
+        title=f"vgg check · backend {backend}: float32 layers against references,\n"
+        "float64 gradients against central differences",
         title_justify="left",
         title_style="bold",
         box=box.SIMPLE_HEAD,

@@ -38,7 +38,7 @@ def profile_table(profile, top: int = 3) -> Table:
             la.name,
             "x".join(map(str, la.output_shape[1:])),
             si(la.params),
-            si(la.mults_performed) + ("*" if la.mults_performed != la.mults else ""),
+            si(la.mults),
             si(la.adds),
             Text(f"{la.forward_ms:.2f}", style="bold red" if la.name in slow_f else ""),
             f"{100 * la.forward_ms / total_f:.1f}",
@@ -55,17 +55,15 @@ def profile_table(profile, top: int = 3) -> Table:
         "total",
         "",
         si(sum(la.params for la in profile.layers)),
-        si(sum(la.mults_performed for la in profile.layers)),
+        si(sum(la.mults for la in profile.layers)),
         si(sum(la.adds for la in profile.layers)),
         f"{total_f:.1f}",
         "100",
     ]
     totals += [f"{total_b:.1f}", "100"] if backward else [""]
     table.add_row(*totals, style="bold")
-    if any(la.mults_performed != la.mults for la in profile.layers):
-        table.caption = "* multiplications as the backend performs them (Winograd F(4x4,3x3)); "
-        table.caption += f"the formulas': {si(sum(la.mults for la in profile.layers))}"
-        table.caption_justify = "left"
+    table.caption = "mults, adds: the formulas' (what each layer computes)"
+    table.caption_justify = "left"
     return table
 
 
@@ -90,3 +88,27 @@ def profile_document(profile: Profile) -> dict:
         "total_forward_ms": profile.total_forward_ms,
         "total_backward_ms": profile.total_backward_ms,
     }
+
+
+def summary_lines(profile: Profile, top: int) -> list[str]:
+    """Per measured pass: the conv layers' share of the time, and the slowest layers; the
+    multiplications performed against the formulas'."""
+    lines = []
+    for what, key in (("forward", "forward_ms"), ("backward", "backward_ms")):
+        if getattr(profile.layers[0], key) is None:
+            continue
+        conv_share = sum(getattr(la, key) for la in profile.layers if la.kind == "conv")
+        total = sum(getattr(la, key) for la in profile.layers)
+        slowest = sorted(profile.layers, key=lambda la: -getattr(la, key))[:top]
+        lines.append(f"{what}: conv layers take {100 * conv_share / total:.0f}% of {total:.1f} ms")
+        lines.append(
+            "  slowest: " + ", ".join(f"{la.name} {getattr(la, key):.1f} ms" for la in slowest)
+        )
+    performed = sum(la.mults_performed for la in profile.layers)
+    formula = sum(la.mults for la in profile.layers)
+    if performed != formula:
+        lines.append(
+            f"multiplications: {performed / 1e9:.2f} G performed for the formulas' "
+            f"{formula / 1e9:.2f} G ({formula / performed:.2f}x fewer)"
+        )
+    return lines

@@ -28,6 +28,7 @@ def stylize_summary(
     files,
     stop_reason: str | None,
     saved=None,
+    preserve_colors: bool = False,
 ) -> Table:
     """The end-of-run report of ``vgg stylize``: steps, time, losses (also of the saved
     picture), files written."""
@@ -52,7 +53,13 @@ def stylize_summary(
     if saved is not None:
         table.add_row(
             "saved picture",
-            f"total {saved.total:.4g} · content {saved.content:.4g} · style {saved.style:.4g}",
+            f"total {saved.total:.4g} · content {saved.content:.4g} · style {saved.style:.4g}"
+            + (
+                " (scored after --preserve-colors put the content's colours back: its style "
+                "term is above the optimised picture's)"
+                if preserve_colors
+                else ""
+            ),
         )
     if stop_reason:
         table.add_row("L-BFGS", stop_reason)
