@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import itertools
 import json
 import os
 import zipfile
@@ -139,7 +140,7 @@ class RunFiles:
             series["tv"] = [row[3] for row in history]
         buffer = io.BytesIO()
         sizes = [(row[0], f"{int(row[5])}x{int(row[6])}") for row in history]
-        stages = [now for before, now in zip(sizes, sizes[1:]) if now[1] != before[1]]
+        stages = [now for before, now in itertools.pairwise(sizes) if now[1] != before[1]]
         title = f"loss history of {self.output.name}"
         loss_chart(steps, series, title=title, stages=stages).save(buffer, "PNG")
         atomic_write(self.chart, lambda f: f.write(buffer.getvalue()))
