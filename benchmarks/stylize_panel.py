@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 
 # isort: off
-import vggcli  # noqa: F401  (before numpy: lets vggcli choose the BLAS kernel)
+import vggcli  # before numpy: lets vggcli choose the BLAS kernel
 import numpy as np
 
 # isort: on
