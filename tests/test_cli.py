@@ -38,8 +38,8 @@ def test_every_usage_error_exits_2_and_every_failure_1(tmp_path):
 
     click_usage = run("classify", CAT, "--backend", "nope")  # click's own
     assert click_usage.exit_code == Exit.USAGE and "Traceback" not in click_usage.output
-    ours = run("stylize", CAT, CAT, "--style-blend", "1,2", "-o", tmp_path / "x.png")
-    assert_one_line_error(ours, "--style-blend has 2 weights for 1 style images")
+    ours = run("stylize", CAT, CAT, CAT, "--style-blend", "1,2,3", "-o", tmp_path / "x.png")
+    assert_one_line_error(ours, "--style-blend has 3 weights for 2 style images")
     assert ours.exit_code == Exit.USAGE
     failed = run("classify", tmp_path / "missing.png", "--weights", "random")
     assert_one_line_error(failed, "missing.png")

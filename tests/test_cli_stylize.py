@@ -18,6 +18,7 @@ from PIL import Image
 
 from tests.test_cli_classify import assert_one_line_error
 from vggcli.cli import interrupts, main
+from vggcli.cli.exits import Exit
 from vggcli.style.objective import Objective
 from vggcli.weights import install
 
@@ -207,7 +208,14 @@ def test_init_from_an_image_file(tiny_mat, tmp_path):
     [
         (["--style-blend", "0.5"], "--style-blend has 1 weights for 2 style images"),
         (["--style-blend", "0,0"], "positive sum"),
-        (["--style-blend", "a,b"], "takes numbers"),
+        (["--style-blend", "a,b"], "takes finite numbers"),
+        (["--style-blend", "inf,1"], "takes finite numbers"),
+        (["--style-scale", "nan"], "not a finite number"),
+        (["--style-scale", "inf"], "not in the range"),
+        (["--style-scale", "1e9"], "not in the range"),
+        (["--init", "noise", "--seed", "-1"], "not in the range"),
+        (["-n", "²"], "-n takes a number of steps"),
+        (["--size", "²x3"], "HEIGHTxWIDTH"),
         (["--style-layers", "relu1_1,relu9_9"], "unknown style layer 'relu9_9'; valid layers"),
         (["--content-layers", "fc7"], "unknown content layer 'fc7'"),
         (["--size", "12x300"], "too small"),
@@ -231,7 +239,7 @@ def test_bad_options(tiny_mat, tmp_path, args, fragment):
         *args,
         *([] if "--size" in args else SMALL),
     )
-    assert result.exit_code != 0
+    assert result.exit_code == Exit.USAGE
     assert fragment in result.output and "Traceback" not in result.output
 
 
@@ -452,6 +460,7 @@ STYLIZE_TOGETHER = """
 import sys
 from click.testing import CliRunner
 from vggcli.cli import main
+from vggcli.cli.exits import Exit
 start_together()
 result = CliRunner().invoke(main, {args!r})
 print(result.output)
@@ -477,3 +486,14 @@ def test_two_runs_writing_one_picture_at_once(tiny_mat, tmp_path):
     assert int(state["step"]) == 300
     names = sorted(p.name for p in (tmp_path / "out_checkpoints").iterdir())
     assert names == [f"out_{k:05d}.png" for k in range(0, 301, 50)]
+
+
+def test_a_run_that_made_the_picture_worse_says_so_and_keeps_its_files(tiny_mat, tmp_path):
+    args = ["-n", "3", "--size", "40x48", "--stages", "1", "--weights", tiny_mat]
+    result = run("stylize", CONTENT, STYLE, "-o", tmp_path / "w.png", *args,
+                 "--optimizer", "adam", "--lr", "1e12")  # fmt: skip
+    assert_one_line_error(result, "--lr 1e+12 is likely too large for adam")
+    assert result.exit_code == Exit.FAILED and "the run made the picture worse" in result.output
+    assert all((tmp_path / name).exists() for name in ("w.png", "w.csv", "w.state.npz"))
+    fine = run("stylize", CONTENT, STYLE, "-o", tmp_path / "f.png", *args, "--optimizer", "adam")
+    assert fine.exit_code == 0, fine.output

@@ -3,9 +3,12 @@ arithmetic, the pycnml call sequence (a recording fake module), and int8 against
 
 from __future__ import annotations
 
+import io
 import math
+import pickle
 import sys
 import types
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -94,7 +97,7 @@ def test_course_format_round_trip(tmp_path):
         assert data["input"].dtype == np.float64 and data["input"].shape == (38,)
         assert data["input"][:4].tolist() == [1.0, 1.6814398765563965, 3.0, 1.4633893966674805]
     assert QuantParams.load(path, layers) == params
-    with pytest.raises(UsageError, match="this network has 3 conv/fc layers"):
+    with pytest.raises(UsageError, match="for each of the 3 conv/fc layers"):
         QuantParams.load(path, ("a", "b", "c"))
     (tmp_path / "bad.npz").write_text("no")
     with pytest.raises(UsageError, match="not a quantisation parameter file"):
@@ -419,7 +422,7 @@ def test_dlp_errors(tiny_mat, tmp_path):
     np.savez(bad, input=np.zeros(4), filter=np.zeros(4))
     assert_one_line_error(
         run("classify", cat, "--weights", tiny_mat, "--backend", "dlp", "--quant-params", bad),
-        "has 2 input and 2 filter pairs",
+        "'input' is [4]; the course's format is [38]",
     )
     assert_one_line_error(
         run("classify", cat, "--weights", tiny_mat, "--quant-params", bad),
@@ -518,11 +521,15 @@ def test_bench_and_check_compare_int8_with_float32(tiny_mat, tmp_path):
         (lambda p: np.savez(p, input=np.array([object()] * 38)), "pickled objects"),
         (lambda p: np.savez(p, other=np.zeros(38)), "no 'input' and 'filter' arrays"),
         (lambda p: p.write_bytes(b"PK\x03\x04junk"), "not a quantisation parameter file"),
+        (lambda p: p.write_bytes(bytes(range(256))), "neither a .npy nor a .npz file"),
         (lambda p: _pairs(p, position=1e30), "a position is an integer within"),
         (lambda p: _pairs(p, position=2.5), "a position is an integer within"),
         (lambda p: _pairs(p, scale=0.0), "a scale a positive number"),
         (lambda p: _pairs(p, scale=float("nan")), "a scale a positive number"),
         (lambda p: np.savez(p, input=np.array(["a"] * 38), filter=np.zeros(38)), "not numbers"),
+        (lambda p: _pickled_members(p), "'input' is not an array"),
+        (lambda p: _huge_member(p), "declares 1,099,511,627,776 values"),
+        (lambda p: np.savez(p, input=np.zeros((19, 2)), filter=np.zeros(38)), "is [19, 2]"),
     ],
 )
 def test_malformed_quant_params_are_one_line_errors(tiny_mat, tmp_path, make, fragment):
@@ -540,7 +547,46 @@ def test_malformed_quant_params_are_one_line_errors(tiny_mat, tmp_path, make, fr
     assert "unsafely" not in result.output
 
 
+def _pickled_members(path):
+    """Members written with pickle instead of as .npy files (np.load hands them out as bytes)."""
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("input.npy", pickle.dumps(np.zeros(38)))
+        z.writestr("filter.npy", pickle.dumps(np.zeros(38)))
+
+
+def _huge_member(path):
+    """An 'input' whose header declares 2^40 float64 values (8 TB)."""
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        header, {"descr": "<f8", "fortran_order": False, "shape": (2**40,)}
+    )
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("input.npy", header.getvalue() + bytes(64))
+        z.writestr("filter.npy", b"")
+
+
 def _pairs(path, position=0.0, scale=1.0):
     pairs = np.tile([0.0, 1.0], 19)
     pairs[4:6] = (position, scale)  # conv2_1's pair
     np.savez(path, input=pairs, filter=np.tile([0.0, 1.0], 19))
+
+
+def test_activations_that_overflow_float16_are_an_error_naming_the_layer(tiny_mat, tmp_path):
+    from tests.test_cli_classify import assert_one_line_error
+    from vggcli.weights.stored import save_cache
+
+    weights = read_matconvnet(tiny_mat)
+    w, b = weights.params["conv3_1"]
+    weights.params["conv3_1"] = (w * np.float32(1e5), b)  # its outputs pass float16's 65504
+    folder = save_cache(weights, tmp_path / "loud")
+    args = ["classify", EXAMPLES / "chelsea.png", "--weights", folder, "--backend", "dlp"]
+    result = run(*args)
+    assert_one_line_error(result, "not finite: it first appears at conv3_1")
+    assert result.exit_code == 1 and "RuntimeWarning" not in result.output
+    as_json = run(*args, "--json")
+    assert as_json.exit_code == 1 and as_json.stdout == ""  # no document with null in it
+    listing = tmp_path / "list.txt"
+    listing.write_text(f"{EXAMPLES / 'chelsea.png'} 281\n")
+    listed = run("classify", "--file-list", listing, *args[2:])
+    assert_one_line_error(listed, "conv3_1")
+    assert "accuracy" not in listed.stdout

@@ -179,20 +179,23 @@ class _NoFiles:
 
 @pytest.mark.parametrize("optimizer", ["adam", "lbfgs"])
 def test_clip_keeps_the_image_a_picture_and_the_saved_loss_close(tiny_mat, tmp_path, optimizer):
+    # Adam's steps of 20 per pixel (L-BFGS chooses its own) can end above the start: said,
+    # exit status 1, the files kept
+    lr = ["--lr", "20"] if optimizer == "adam" else []
     result = stylize(
-        tmp_path, tiny_mat, "--optimizer", optimizer, "--lr", "20", "-n", "8", "--stages", "1",
+        tmp_path, tiny_mat, "--optimizer", optimizer, *lr, "-n", "8", "--stages", "1",
         "--clip", "--init", "noise", "--tv-weight", "0",
     )  # fmt: skip
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 0 or "made the picture worse" in result.output, result.output
     state = np.load(tmp_path / "out.state.npz")
     low, high = pixel_bounds(read_matconvnet(tiny_mat).preprocessing)
     assert np.all(state["image"] >= low - 1e-4) and np.all(state["image"] <= high + 1e-4)
     unbounded = stylize(
-        tmp_path, tiny_mat, "--optimizer", optimizer, "--lr", "20", "-n", "8", "--stages", "1",
+        tmp_path, tiny_mat, "--optimizer", optimizer, *lr, "-n", "8", "--stages", "1",
         "--no-clip", "--init", "noise", "--tv-weight", "0", name="free.png",
     )  # fmt: skip
     free = np.load(tmp_path / "free.state.npz")["image"]
-    assert unbounded.exit_code == 0
+    assert unbounded.exit_code == 0 or "made the picture worse" in unbounded.output
     if optimizer == "adam":  # steps of 20 per pixel leave the range without the projection
         assert np.any(free < low) or np.any(free > high)
 

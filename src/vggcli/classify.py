@@ -8,6 +8,7 @@ calls; :class:`Classifier` runs the images one by one.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -182,7 +183,7 @@ def read_file_list(path: Path, n_classes: int = 1000) -> list[LabeledImage]:
     """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark is not part of line 1
     except FileNotFoundError:
         raise UsageError(f"file list not found: {path}") from None
     except (OSError, UnicodeDecodeError) as e:
@@ -194,7 +195,7 @@ def read_file_list(path: Path, n_classes: int = 1000) -> list[LabeledImage]:
             continue
         parts = line.rsplit(maxsplit=1)
         where = f"{path}:{number}"
-        if len(parts) != 2 or not parts[1].lstrip("-").isdigit():
+        if len(parts) != 2 or not re.fullmatch(r"-?[0-9]+", parts[1]):
             raise UsageError(f"{where}: expected 'IMAGE LABEL' with a class number, got {line!r}")
         label = int(parts[1])
         if not 0 <= label < n_classes:

@@ -33,11 +33,23 @@ class Diverged(VggError):
     """The optimisation's loss stopped being a finite number; the last finite state is kept."""
 
 
+class NotFinite(VggError):
+    """A network's output holds NaN or ±Inf (float16 activations that overflowed, weights that
+    are not finite); the message names the layer where it first appeared."""
+
+
+class Worsened(VggError):
+    """The optimisation ended with a picture whose loss is above its starting image's; the
+    files are kept."""
+
+
 def read_failure(e: Exception) -> str:
     """The reason a file could not be read, in a few words: an OSError's strerror, and never
     numpy's advice to load a file with pickles "unsafely" (vggcli never unpickles)."""
     if isinstance(e, OSError) and e.strerror:
         return e.strerror
-    if "pickle" in str(e):
+    if "Object arrays cannot be loaded" in str(e):
         return "it holds pickled objects, which vggcli never loads"
+    if "contains pickled (object) data" in str(e):  # numpy's guess for any unknown file
+        return "it is neither a .npy nor a .npz file"
     return str(e)

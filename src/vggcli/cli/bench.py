@@ -6,16 +6,19 @@ import click
 
 from vggcli import models
 from vggcli.cli.options import (
+    Finite,
     emit_json,
     json_option,
     parse_hw,
     parse_shape,
     quant_params_option,
+    refuse_unused,
     timing_weights_option,
 )
 from vggcli.cli.progress import BenchBar
 from vggcli.cli.render.bench import bench_document, bench_geometry, bench_table, machine_line
 from vggcli.cli.render.console import note, out
+from vggcli.errors import VggError
 from vggcli.measure.benchmarks import KINDS, BenchRequest, run_bench
 from vggcli.measure.torch_reference import TORCH
 from vggcli.runtime.blas import avx512_unused
@@ -45,17 +48,21 @@ from vggcli.runtime.blas import avx512_unused
 @click.option(
     "--shape", "shape_text", metavar="NxCxHxW", help="conv/pool: an explicit input shape."
 )
-@click.option("--cout", type=click.IntRange(1), help="conv with --shape: output channels.")
-@click.option("--kernel", type=click.IntRange(1), default=3, show_default=True)
-@click.option("--stride", type=click.IntRange(1), default=None, help="Default 1 (conv), 2 (pool).")
-@click.option("--pad", type=click.IntRange(0), default=1, show_default=True, help="conv padding.")
-@click.option("--repeat", default=3, show_default=True, type=click.IntRange(1))
-@click.option("--warmup", default=1, show_default=True, type=click.IntRange(0))
+@click.option("--cout", type=click.IntRange(1, 4096), help="conv with --shape: output channels.")
+@click.option("--kernel", type=click.IntRange(1, 11), default=3, show_default=True)
+@click.option(
+    "--stride", type=click.IntRange(1, 8), default=None, help="Default 1 (conv), 2 (pool)."
+)
+@click.option(
+    "--pad", type=click.IntRange(0, 5), default=1, show_default=True, help="conv padding."
+)
+@click.option("--repeat", default=3, show_default=True, type=click.IntRange(1, 1000))
+@click.option("--warmup", default=1, show_default=True, type=click.IntRange(0, 100))
 @click.option(
     "--budget",
     default=20.0,
     show_default=True,
-    type=click.FloatRange(0),
+    type=Finite(0),
     help="Seconds each implementation may take; a slower one is timed on a share of "
     "its output channels and scaled up (said in the report). 0: no limit.",
 )
@@ -91,6 +98,26 @@ def bench_command(
       vgg bench vgg19 --compare img2col,dlp
       vgg bench stylize --size 192x320 --compare img2col,torch
     """
+    layer_kind = kind in ("conv", "pool")
+    names = [n.strip() for n in (compare or "").split(",")]
+    refuse_unused(
+        click.get_current_context(),
+        {
+            "layer": None if layer_kind and not shape_text else _needs(kind, shape_text),
+            "shape_text": None if layer_kind else f"is for bench conv or pool, not {kind}",
+            "size_text": None if not shape_text else "is not used with --shape (it gives H, W)",
+            "cout": None if kind == "conv" and shape_text else "needs bench conv --shape",
+            "kernel": None if layer_kind and shape_text else "needs bench conv or pool --shape",
+            "stride": None if layer_kind and shape_text else "needs bench conv or pool --shape",
+            "pad": None if kind == "conv" and shape_text else "needs bench conv --shape",
+            "weights_spec": None
+            if not layer_kind
+            else "is for bench vgg19 or stylize: a layer is timed on random filters",
+            "quant_params": None
+            if any(_is_dlp(n) for n in names)
+            else "is for the dlp backend: give it in --compare",
+        },
+    )
     request = BenchRequest(
         kind,
         compare=compare,
@@ -122,3 +149,16 @@ def bench_command(
             "Compare on equal terms with OPENBLAS_CORETYPE=SkylakeX (or ONEDNN_MAX_CPU_ISA="
             "AVX2 for torch)."
         )
+
+
+def _needs(kind: str, shape_text: str | None) -> str:
+    if shape_text:
+        return "and --shape both give the geometry: give one"
+    return f"is for bench conv or pool, not {kind}"
+
+
+def _is_dlp(name: str) -> bool:
+    try:
+        return models.choice(name).name == "dlp"
+    except VggError:
+        return False

@@ -15,6 +15,7 @@ from vggcli.cli.options import (
     json_option,
     parse_hw,
     quant_params_option,
+    refuse_unused,
     weights_option,
 )
 from vggcli.cli.progress import LayerBar
@@ -54,6 +55,20 @@ def check_command(image, backend, compare, size_text, weights_spec, quant_params
       vgg check examples/chelsea.png --compare img2col,loops --size 64
       vgg check examples/chelsea.png --compare img2col,dlp
     """
+    names = [n.strip() for n in compare.split(",")] if compare else ["loops", backend]
+    refuse_unused(
+        click.get_current_context(),
+        {
+            "size_text": None if image is not None else "is the size of IMAGE: give one",
+            "backend": None if not compare else "is checked alone: with --compare A,B name both",
+            "weights_spec": None
+            if image is not None
+            else "is for a check on IMAGE: a backend's layers are checked on random inputs",
+            "quant_params": None
+            if image is not None and "dlp" in {models.choice(n).name for n in names}
+            else "is for the dlp backend on an IMAGE: give --compare A,dlp",
+        },
+    )
     if image is None:
         if compare:
             raise UsageError("--compare needs an IMAGE to run through the network")
@@ -71,7 +86,6 @@ def check_command(image, backend, compare, size_text, weights_spec, quant_params
                 + (f"; first failure: {failed[0].name}" if failed else "")
             )
     else:
-        names = [n.strip() for n in compare.split(",")] if compare else ["loops", backend]
         comparison = compare_on_image(
             image,
             names,

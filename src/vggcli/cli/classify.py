@@ -12,10 +12,12 @@ from vggcli.classify import ImageResult, open_classifier, summarize
 from vggcli.cli import interrupts
 from vggcli.cli.exits import Exit
 from vggcli.cli.options import (
+    SEED,
     backend_option,
     emit_json,
     json_option,
     quant_params_option,
+    refuse_unused,
     resize_option,
     weights_option,
 )
@@ -46,7 +48,7 @@ from vggcli.errors import ImageError
 )
 @resize_option
 @weights_option
-@click.option("--seed", default=0, show_default=True, help="Seed of --weights random.")
+@click.option("--seed", default=0, show_default=True, type=SEED, help="Seed of --weights random.")
 @quant_params_option
 @json_option
 def classify(
@@ -63,6 +65,17 @@ def classify(
       vgg classify examples/chelsea.png --json --top 1000
       vgg classify examples/chelsea.png --backend dlp --quant-params quant.npz
     """
+    refuse_unused(
+        click.get_current_context(),
+        {
+            "seed": None
+            if weights_spec == "random"
+            else "seeds --weights random; these weights are not random",
+            "quant_params": None
+            if backend == "dlp"
+            else "is for the dlp backend: give --backend dlp",
+        },
+    )
     classifier, todo = open_classifier(
         images,
         file_list,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import re
 from pathlib import Path
 
 import click
@@ -11,6 +13,50 @@ from vggcli.cli.render.json import dumps
 from vggcli.errors import UsageError
 from vggcli.images import RESIZE_MODES
 from vggcli.weights.resolve import WEIGHTS_ENV
+
+SEED = click.IntRange(0, 2**32 - 1)  # what numpy's generators take
+NATURAL = re.compile(r"[0-9]+")  # ASCII digits only: "²".isdigit() is True, int("²") fails
+MAX_STEPS = 1_000_000  # per stage: about a week at 512 px on two cores
+MAX_VALUES = 2**30  # in one --shape
+
+
+class Finite(click.FloatRange):
+    """A float option in a range that is also a finite number (click's FloatRange lets NaN
+    through: every comparison with NaN is false)."""
+
+    name = "number"
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
+
+
+def natural(text: str) -> int | None:
+    """The integer ``text`` writes in ASCII digits (surrounding spaces allowed), else None."""
+    text = text.strip()
+    return int(text) if NATURAL.fullmatch(text) else None
+
+
+def given(ctx: click.Context, name: str) -> bool:
+    """Whether the user gave option ``name`` (on the command line or in its environment
+    variable), as opposed to its default."""
+    source = ctx.get_parameter_source(name)
+    return source in (
+        click.core.ParameterSource.COMMANDLINE,
+        click.core.ParameterSource.ENVIRONMENT,
+    )
+
+
+def refuse_unused(ctx: click.Context, rules: dict[str, str | None]) -> None:
+    """No option that silently does nothing: ``rules`` maps an option's parameter name to why
+    it does nothing in this run (None: it takes effect); one given that does nothing is a
+    UsageError naming what it needs."""
+    for name, why in rules.items():
+        if why is not None and given(ctx, name):
+            option = next(p for p in ctx.command.params if p.name == name)
+            raise UsageError(f"{max(option.opts, key=len)} {why}")
 
 
 def weights_option(f):
@@ -88,10 +134,12 @@ def parse_hw(text: str) -> tuple[int, int]:
 
 
 def parse_shape(text: str) -> tuple[int, int, int, int]:
-    parts = text.lower().split("x")
-    if len(parts) != 4 or not all(p.isdigit() and int(p) > 0 for p in parts):
+    parts = [natural(p) for p in text.lower().split("x")]
+    if len(parts) != 4 or not all(p for p in parts):
         raise UsageError(f"--shape is NxCxHxW, like 1x64x56x56; got {text!r}")
-    return tuple(int(p) for p in parts)
+    if math.prod(parts) > MAX_VALUES:
+        raise UsageError(f"--shape {text} has more than {MAX_VALUES:,} values (4 GB of float32)")
+    return tuple(parts)
 
 
 def timing_weights_option(f):
@@ -107,24 +155,21 @@ def timing_weights_option(f):
 
 
 def parse_steps(text: str) -> tuple[int, ...]:
-    """'40' → (40,); '60,80' → (60, 80): steps of each stage."""
-    try:
-        steps = tuple(int(p) for p in text.split(","))
-    except ValueError:
-        raise UsageError(
-            f"-n takes a number of steps, or one per stage: 60,80; got {text!r}"
-        ) from None
-    if any(n < 0 for n in steps):
-        raise UsageError(f"-n takes numbers ≥ 0, got {text!r}")
+    """'40' → (40,); '60,80' → (60, 80): steps of each stage, each 0 to :data:`MAX_STEPS`."""
+    steps = tuple(natural(p) for p in text.split(","))
+    if any(n is None for n in steps):
+        raise UsageError(f"-n takes a number of steps ≥ 0, or one per stage: 60,80; got {text!r}")
+    if any(n > MAX_STEPS for n in steps):
+        raise UsageError(f"-n takes at most {MAX_STEPS:,} steps per stage, got {text!r}")
     return steps
 
 
 def parse_size(text: str) -> tuple[int, int]:
     """'192x320' → (192, 320) (height x width)."""
-    parts = text.lower().split("x")
-    if len(parts) != 2 or not all(p.strip().isdigit() and int(p) > 0 for p in parts):
+    parts = [natural(p) for p in text.lower().split("x")]
+    if len(parts) != 2 or not all(p for p in parts):
         raise UsageError(f"a size is HEIGHTxWIDTH in pixels, like 192x320; got {text!r}")
-    return int(parts[0]), int(parts[1])
+    return parts[0], parts[1]
 
 
 def parse_style_layers(text: str) -> tuple[tuple[str, float], ...]:
@@ -133,14 +178,24 @@ def parse_style_layers(text: str) -> tuple[tuple[str, float], ...]:
     for item in filter(None, (p.strip() for p in text.split(","))):
         name, _, weight = item.partition(":")
         try:
-            layers.append((name.strip(), float(weight) if weight else 1.0))
+            value = float(weight) if weight else 1.0
         except ValueError:
-            raise UsageError(f"a style layer is NAME or NAME:WEIGHT, got {item!r}") from None
+            value = math.nan
+        if not (math.isfinite(value) and value >= 0):
+            raise UsageError(
+                f"a style layer is NAME or NAME:WEIGHT, the weight a finite number ≥ 0; "
+                f"got {item!r}"
+            )
+        layers.append((name.strip(), value))
     return tuple(layers)
 
 
 def parse_floats(text: str, what: str) -> tuple[float, ...]:
+    """'0.7,0.3' → (0.7, 0.3); UsageError unless every one is a finite number."""
     try:
-        return tuple(float(p) for p in text.split(","))
+        numbers = tuple(float(p) for p in text.split(","))
     except ValueError:
-        raise UsageError(f"{what} takes numbers separated by commas, got {text!r}") from None
+        numbers = (math.nan,)
+    if not all(math.isfinite(n) for n in numbers):
+        raise UsageError(f"{what} takes finite numbers separated by commas, got {text!r}")
+    return numbers

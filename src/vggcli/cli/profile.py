@@ -11,12 +11,12 @@ from vggcli.cli.options import (
     emit_json,
     json_option,
     parse_hw,
+    refuse_unused,
     timing_weights_option,
 )
 from vggcli.cli.progress import step_bar
 from vggcli.cli.render.console import note, out
 from vggcli.cli.render.profile import profile_document, profile_table, summary_lines
-from vggcli.errors import UsageError
 from vggcli.measure.profile import run_profile
 
 
@@ -37,7 +37,7 @@ from vggcli.measure.profile import run_profile
     help="Also time the backward pass (input gradient, as in style transfer).",
 )
 @click.option("--param-grads", is_flag=True, help="With --backward: dW and db too.")
-@click.option("--repeat", default=3, show_default=True, type=click.IntRange(1))
+@click.option("--repeat", default=3, show_default=True, type=click.IntRange(1, 1000))
 @click.option(
     "--top",
     default=3,
@@ -57,8 +57,15 @@ def profile_command(
       vgg profile examples/chelsea.png --backend img2col --backward
       vgg profile --size 192x320 --backward --json
     """
-    if param_grads and not backward:
-        raise UsageError("--param-grads times the backward pass: it needs --backward")
+    refuse_unused(
+        click.get_current_context(),
+        {
+            "param_grads": None
+            if backward
+            else "times dW and db in the backward pass: add --backward",
+            "top": None if not as_json else "highlights rows of the table: --json has every layer",
+        },
+    )
     with step_bar(repeat + 2, 0, f"profile [{backend}]") as bar:
         result = run_profile(
             backend,

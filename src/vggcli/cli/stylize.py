@@ -13,11 +13,15 @@ import click
 from vggcli.cli import interrupts
 from vggcli.cli.exits import Exit
 from vggcli.cli.options import (
+    SEED,
+    Finite,
     backend_option,
+    given,
     parse_floats,
     parse_size,
     parse_steps,
     parse_style_layers,
+    refuse_unused,
     weights_option,
 )
 from vggcli.cli.progress import StylizeProgress
@@ -61,7 +65,7 @@ from vggcli.style.runfiles import RunFiles, exclusive
 )
 @click.option(
     "--stages",
-    type=click.IntRange(1),
+    type=click.IntRange(1, 8),
     help="Coarse-to-fine stages, each twice the size of the one before (default: 2 from a "
     "long side of 512, 3 from 1024; 1 with --manual).",
 )
@@ -73,14 +77,14 @@ from vggcli.style.runfiles import RunFiles, exclusive
 )
 @click.option(
     "--max-side",
-    type=click.IntRange(1),
+    type=click.IntRange(1, 1_000_000),
     help="Long side of the output when --size is not given [default: 512; 320 with --manual].",
 )
 @click.option(
     "--style-scale",
     default=1.0,
     show_default=True,
-    type=float,
+    type=Finite(0, 4, min_open=True),
     help="Style images are resized to this times the output size.",
 )
 @click.option(
@@ -96,11 +100,11 @@ from vggcli.style.runfiles import RunFiles, exclusive
     metavar="L:W,…",
     help="Style layers, each with an optional weight.",
 )
-@click.option("--alpha", default=1.0, show_default=True, help="Content weight α.")
-@click.option("--beta", default=500.0, show_default=True, help="Style weight β.")
+@click.option("--alpha", default=1.0, show_default=True, type=Finite(0), help="Content weight α.")
+@click.option("--beta", default=500.0, show_default=True, type=Finite(0), help="Style weight β.")
 @click.option(
     "--tv-weight",
-    type=float,
+    type=Finite(0),
     help=f"Total-variation weight: smoothness against colour grain (Adam from noise has some; "
     f"L-BFGS from the content has none), about 1 to 100 [default: {PRESET['tv_weight']:g}].",
 )
@@ -118,15 +122,23 @@ from vggcli.style.runfiles import RunFiles, exclusive
     help="; ".join(f"{name}: {cls.description}" for name, cls in OPTIMIZERS.items())
     + f" [default: {PRESET['optimizer']}; adam with --manual].",
 )
-@click.option("--lr", default=1.0, show_default=True, help="Adam's learning rate η.")
+@click.option(
+    "--lr",
+    type=Finite(0, min_open=True),
+    help="Adam's learning rate η [default: 1]; L-BFGS chooses its own steps.",
+)
 @click.option(
     "--init",
     metavar="noise|content|random|FILE",
     help="Start from noisy content (the manual), the content, noise, or an image "
     f"[default: {PRESET['init']}; noise with --manual].",
 )
-@click.option("--noise", default=0.5, show_default=True, help="Noise ratio of --init noise.")
-@click.option("--seed", default=0, show_default=True, help="Seed of the initial noise.")
+@click.option(
+    "--noise",
+    type=Finite(0, 1),
+    help="Share of uniform noise in --init noise's start, 0 to 1 [default: 0.5].",
+)
+@click.option("--seed", type=SEED, help="Seed of the initial noise of --init noise or random.")
 @click.option(
     "--clip/--no-clip",
     default=None,
@@ -192,19 +204,45 @@ def stylize(ctx, content, styles, output, manual, steps_text, stages, size_text,
     exactly, as if never stopped.
     """
     preset = MANUAL if manual else PRESET
-    if manual and ctx.get_parameter_source("backend") == click.core.ParameterSource.DEFAULT:
+    if manual and not given(ctx, "backend"):
         backend = MANUAL["backend"]
+    optimizer = optimizer or preset["optimizer"]
+    init = init or preset["init"]
+    refuse_unused(
+        ctx,
+        {
+            "lr": None
+            if OPTIMIZERS[optimizer].takes_lr
+            else f"is the step size of adam; {optimizer} chooses its own: give --optimizer adam",
+            "noise": None
+            if init == "noise"
+            else f"mixes noise into the start of --init noise; this run starts from {init}",
+            "seed": None
+            if init in ("noise", "random")
+            else f"seeds the noise of --init noise or random; this run starts from {init}",
+            "checkpoint_dir": None
+            if checkpoint_every
+            else "is where checkpoints go; --checkpoint-every 0 writes none",
+            "force": None
+            if resume is None
+            else "replaces an earlier run and --resume continues it: give one of the two",
+            "style_blend": None
+            if len(styles) > 1
+            else "weights several style images against each other: give two or more",
+            "max_side": None
+            if size_text is None
+            else "sets the long side when --size is not given: give one of the two",
+        },
+    )
     options = StyleOptions(
         content_layers=tuple(filter(None, (s.strip() for s in content_layers.split(",")))),
         style_layers=parse_style_layers(style_layers),
         alpha=alpha,
         beta=beta,
         tv_weight=preset["tv_weight"] if tv_weight is None else tv_weight,
-        optimizer=optimizer or preset["optimizer"],
-        lr=lr,
-        init=init or preset["init"],
-        noise=noise,
-        seed=seed,
+        optimizer=optimizer,
+        init=init,
+        **{k: v for k, v in (("lr", lr), ("noise", noise), ("seed", seed)) if v is not None},
         pooling=pooling,
         clip=preset["clip"] if clip is None else clip,
     )
@@ -270,6 +308,7 @@ def stylize(ctx, content, styles, output, manual, steps_text, stages, size_text,
     progress.close()
     elapsed = time.perf_counter() - started
     run.save()
+    saved = run.saved_losses()
     out.print(
         stylize_summary(
             final.history,
@@ -278,11 +317,13 @@ def stylize(ctx, content, styles, output, manual, steps_text, stages, size_text,
             options.optimizer,
             files,
             run.stop_reason,
-            run.saved_losses(),
+            saved,
             preserve_colors,
         )
     )
     out.print(loss_curve([r[0] for r in final.history], [r[4] for r in final.history]))
+    # recoloured (--preserve-colors), the saved picture is not what was optimised: judge that
+    run.check_improved(run.optimised_losses() if preserve_colors else saved)
 
 
 @contextlib.contextmanager

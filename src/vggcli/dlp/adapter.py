@@ -26,7 +26,7 @@ from vggcli.dlp.quant import QuantParams
 from vggcli.engine.network import ForwardResult
 from vggcli.engine.vgg19 import CLASSIFIER_INPUT, Layer, LayerCost, plan
 from vggcli.engine.weightset import WeightSet
-from vggcli.errors import OutputError, UsageError
+from vggcli.errors import NotFinite, OutputError, UsageError
 from vggcli.storage.folders import build
 from vggcli.storage.locks import locked
 from vggcli.storage.paths import cache_dir
@@ -210,15 +210,29 @@ class DlpNetwork:
                 raise UsageError(f"cannot tap {tap!r}: the DLP path gives {what}")
         self.net.setInputData(np.ascontiguousarray(x, dtype=np.float64).reshape(-1))
         start = time.perf_counter()
-        self.net.forward()
+        with np.errstate(over="ignore", invalid="ignore"):  # a non-finite output is checked
+            self.net.forward()
         seconds = time.perf_counter() - start
         outputs = {"softmax": np.asarray(self.net.getOutputData(), np.float32).reshape(1, -1)}
-        if self.emulated:
-            every = self.net.layer_outputs()
-            outputs.update({t: _as_engine_shape(t, every[t]) for t in taps if t != "softmax"})
+        every = self.net.layer_outputs() if self.emulated else {}
+        if not np.isfinite(outputs["softmax"]).all():
+            raise NotFinite(self._where_not_finite(every))
+        outputs.update({t: _as_engine_shape(t, every[t]) for t in taps if t != "softmax"})
         if progress:
             progress(self.layers[-1], sum(c.work for c in self.plan(x.shape)))
         return ForwardResult({t: outputs[t] for t in taps}, seconds=seconds)
+
+    def _where_not_finite(self, every: dict[str, np.ndarray]) -> str:
+        """The error of an output that is not finite, naming the first layer that made it
+        (the emulator keeps every layer's output; a real DLP only the softmax's)."""
+        first = next((name for name, y in every.items() if not np.isfinite(y).all()), None)
+        if first is None:
+            return "the DLP's softmax output is not finite (its layers cannot be inspected)"
+        return (
+            f"the int8 network's output is not finite: it first appears at {first} (its "
+            "float16 activations overflow 65504, or the weights are not finite); try other "
+            "--quant-params or weights"
+        )
 
     def run_layer(self, name: str, x: np.ndarray) -> np.ndarray:
         """One emulated layer alone, on a float input (for ``vgg check``)."""

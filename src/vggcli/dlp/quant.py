@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from vggcli.errors import UsageError, read_failure
+from vggcli.storage import npz
 from vggcli.storage.atomic import atomic_write
 
 QMIN, QMAX = -128, 127
@@ -112,17 +113,19 @@ class QuantParams:
             raise UsageError(f"{not_params} (a single array; the course's .npz has two)")
         try:
             with data:
-                inputs, filters = data["input"], data["filter"]
+                inputs, filters = npz.array(data, "input"), npz.array(data, "filter")
         except KeyError:
             raise UsageError(f"{not_params} (no 'input' and 'filter' arrays)") from None
-        except ValueError as e:
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
             raise UsageError(f"{not_params} ({read_failure(e)})") from None
         expected = (2 * len(layers),)
-        if inputs.shape != expected or filters.shape != expected:
-            raise UsageError(
-                f"{path} has {inputs.size // 2} input and {filters.size // 2} "
-                f"filter pairs; this network has {len(layers)} conv/fc layers"
-            )
+        for name, a in (("input", inputs), ("filter", filters)):
+            if a.shape != expected:
+                raise UsageError(
+                    f"{path}: {name!r} is {list(a.shape)}; the course's format is "
+                    f"[{expected[0]}]: a (position, scale) pair for each of the "
+                    f"{len(layers)} conv/fc layers, one after the other"
+                )
         for name, a in (("input", inputs), ("filter", filters)):
             if a.dtype.kind not in "iuf":
                 raise UsageError(f"{not_params} ({name!r} holds {a.dtype} values, not numbers)")

@@ -16,7 +16,7 @@ from PIL import Image
 
 from vggcli import models
 from vggcli.engine.weightset import WeightSet
-from vggcli.errors import ImageError, UsageError
+from vggcli.errors import ImageError, UsageError, Worsened
 from vggcli.images import load_image, resize, to_input
 from vggcli.style.objective import Losses, pixel_bounds
 from vggcli.style.optim import make_optimizer
@@ -112,16 +112,47 @@ class Stylization:
             self.optimizer.name,
         )
 
+    def start_losses(self) -> Losses:
+        """The objective at the output size of the image this run started from (its first
+        stage's start, or the state it resumed), upsampled and bounded as a stage would be."""
+        start = self.prepared.initial.image
+        if start.shape[2:] != self.shape:
+            start = upsample(start, self.shape)
+            if self.bounds is not None:
+                np.clip(start, *self.bounds, out=start)
+        return self._score(start)
+
+    def optimised_losses(self) -> Losses:
+        """The objective of the image as optimised (before any recolouring or 8-bit rounding)."""
+        return self._score(self.state.image)
+
+    def _score(self, image: np.ndarray) -> Losses:
+        """The whole objective of the last stage at ``image`` [1, 3, H, W] (network input)."""
+        return self.prepared.objectives[-1].evaluate(image, gradient=False)[0]
+
+    def check_improved(self, result: Losses) -> None:
+        """:class:`Worsened` when ``result`` (the picture the run ends with) scores above the
+        image it started from: a step size too large for the problem, most likely."""
+        start = self.start_losses()
+        if not result.total > start.total:
+            return
+        if self.optimizer.takes_lr:
+            cause = f"--lr {self.optimizer.lr:g} is likely too large for {self.optimizer.name}"
+        else:
+            cause = f"{self.optimizer.name} could not descend from this start"
+        raise Worsened(
+            f"the run made the picture worse: its loss {result.total:.3g} is above the starting "
+            f"image's {start.total:.3g}; {cause}; the files are kept"
+        )
+
     def saved_losses(self) -> Losses:
         """The objective at the output size of the picture as written: 8-bit, clipped to 0–255
         (and recoloured with --preserve-colors), read back from the file."""
-        stage = len(self.stages) - 1
         picture = load_image(self.files.output)
         x = to_input(picture, self.weights.preprocessing)
-        if x.shape[2:] != self.stages[stage].size:
-            x = to_input(resize(picture, self.stages[stage].size), self.weights.preprocessing)
-        losses, _ = self.prepared.objectives[stage].evaluate(x, gradient=False)
-        return losses
+        if x.shape[2:] != self.shape:
+            x = to_input(resize(picture, self.shape), self.weights.preprocessing)
+        return self._score(x)
 
 
 def open_run(

@@ -66,6 +66,13 @@ class Optimizer(ABC):
         """How many image-sized arrays its state holds at most (for the memory estimate)."""
         return 2
 
+    def check_state(self, state: State, shape: tuple[int, ...], refuse) -> None:
+        """That ``state`` (read from a state file) is this optimiser's for images of ``shape``;
+        raises ``refuse(field, why)`` otherwise. Every array finite numbers by default."""
+        for key, value in state.items():
+            if value.dtype.kind not in "fiu" or not np.isfinite(value).all():
+                raise refuse(f"optimiser state {key}", "is not finite numbers")
+
 
 @dataclass(frozen=True)
 class Adam(Optimizer):
@@ -82,6 +89,18 @@ class Adam(Optimizer):
 
     def init(self, x: np.ndarray) -> State:
         return {"m": np.zeros_like(x), "v": np.zeros_like(x), "t": np.array(0)}
+
+    def check_state(self, state, shape, refuse) -> None:
+        super().check_state(state, shape, refuse)
+        if not state:
+            return
+        if set(state) != {"m", "v", "t"}:
+            raise refuse("optimiser state", f"holds {sorted(state)}, not Adam's m, v, t")
+        for key in ("m", "v"):
+            if state[key].shape != shape:
+                raise refuse(f"Adam's {key}", f"is {list(state[key].shape)}, not {list(shape)}")
+        if state["t"].shape != () or not 0 <= state["t"] <= 10**9:
+            raise refuse("Adam's t", f"is {state['t']!r}, not a step count")
 
     def step(self, x, grad, state):
         t = int(state["t"]) + 1
@@ -122,6 +141,19 @@ class LBFGS(Optimizer):
     def images_held(self) -> int:
         """Two images per curvature pair, and as many again while an interrupted run saves them."""
         return 4 * self.memory
+
+    def check_state(self, state, shape, refuse) -> None:
+        super().check_state(state, shape, refuse)
+        if not state:
+            return
+        if set(state) != {"s", "y"}:
+            raise refuse("curvature memory", f"holds {sorted(state)}, not L-BFGS's s, y")
+        s, y = state["s"], state["y"]
+        if not s.shape == y.shape == (len(s), *shape) or len(s) > self.memory:
+            expected = f"[≤{self.memory}, {', '.join(map(str, shape))}]"
+            raise refuse(
+                "curvature memory", f"is {list(s.shape)} and {list(y.shape)}, not {expected}"
+            )
 
     def curvature(self, state: State, shape: tuple[int, ...]) -> lbfgs.Curvature:
         """The curvature memory that ``state`` holds (a :class:`Memory`, or its arrays read

@@ -26,7 +26,7 @@ from vggcli.style.objective import (
 from vggcli.style.optim import make_optimizer
 from vggcli.style.presets import DEFAULT_MAX_SIDE
 from vggcli.style.run import RunState
-from vggcli.style.runfiles import load_state
+from vggcli.style.runfiles import check_state, load_state
 from vggcli.style.stages import Stage, plan
 
 
@@ -163,6 +163,7 @@ def prepare(job: StylizeJob, network: Network, resume: Path | None = None) -> Pr
             "styles": ", ".join(p.name for p in job.styles),
         }
         initial = load_state(resume, fingerprint, images)
+        check_state(resume, initial, stages, optimizer)
     else:
         initial = RunState(initial_image(first.content_input, options, init_image), 0)
     per_step = seconds_per_step(objectives, optimizer)

@@ -13,6 +13,7 @@ import hashlib
 import io
 import itertools
 import json
+import math
 import os
 import zipfile
 from collections.abc import Iterator
@@ -25,6 +26,7 @@ import numpy as np
 from vggcli._version import __version__
 from vggcli.errors import OutputError, UsageError, read_failure
 from vggcli.images import check_writable, from_input, image_format, preserve_colors, save_image
+from vggcli.storage import npz
 from vggcli.storage.atomic import atomic_write
 from vggcli.storage.locks import locked
 from vggcli.storage.paths import cache_dir
@@ -190,28 +192,41 @@ def load_state(path: Path, fingerprint: dict, images: dict[str, str] | None = No
     path = Path(path)
     try:
         with np.load(path, allow_pickle=False) as data:
-            fmt = int(data["format"])
+            fmt = int(npz.array(data, "format"))
             if fmt not in (1, STATE_FORMAT):
+                version = npz.array(data, "vggcli_version")
                 raise UsageError(
-                    f"{path} was written by vggcli {data['vggcli_version']} (state format {fmt}); "
+                    f"{path} was written by vggcli {version} (state format {fmt}); "
                     f"this vggcli {__version__} reads formats 1 and {STATE_FORMAT}"
                 )
-            saved = json.loads(str(data["fingerprint"]))
-            image = data["image"]
-            history = [tuple(float(v) for v in row) for row in data["history"]]
+            saved = json.loads(str(npz.array(data, "fingerprint")))
+            if not isinstance(saved, dict):
+                raise UsageError(f"{path}: its fingerprint is not a JSON object: not a state file")
+            image = npz.array(data, "image")
+            history = _history(path, npz.array(data, "history"), 5 if fmt == 1 else HISTORY_WIDTH)
             if fmt == 1:  # no sizes in the history, no stages, Adam's moments by name
-                opt_state = {new: data[old] for old, new in FORMAT1_ADAM.items() if old in data}
+                opt_state = {
+                    new: npz.array(data, old) for old, new in FORMAT1_ADAM.items() if old in data
+                }
                 history = [(*row, *image.shape[2:]) for row in history]
                 stage = 0
             else:
-                opt_state = {k[4:]: data[k] for k in data.files if k.startswith("opt_")}
-                stage = int(data["stage"])
-            state = RunState(image, int(data["step"]), tuple(history), opt_state, stage)
+                opt_state = {k[4:]: npz.array(data, k) for k in data.files if k.startswith("opt_")}
+                stage = int(npz.array(data, "stage"))
+            state = RunState(image, int(npz.array(data, "step")), tuple(history), opt_state, stage)
     except UsageError:
         raise
     except FileNotFoundError:
         raise UsageError(f"state file not found: {path}") from None
-    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as e:
+    except (
+        OSError,
+        ValueError,
+        KeyError,
+        TypeError,
+        EOFError,
+        RecursionError,
+        zipfile.BadZipFile,
+    ) as e:
         raise UsageError(
             f"{path} is not a vggcli state file, or a damaged one ({read_failure(e)}); its "
             "checkpoints are "
@@ -224,6 +239,52 @@ def load_state(path: Path, fingerprint: dict, images: dict[str, str] | None = No
     if differences:
         raise UsageError(f"{path} belongs to another run: {'; '.join(differences)}")
     return state
+
+
+def _history(path: Path, rows: np.ndarray, width: int) -> list[tuple[float, ...]]:
+    """The history rows of a state file, checked: a [rows, width] table of finite numbers."""
+    if rows.dtype.kind not in "fiu" or rows.ndim != 2 or rows.shape[1] != width:
+        raise UsageError(
+            f"{path}: its history is {rows.dtype} {list(rows.shape)}, not [rows, {width}] numbers"
+        )
+    if not np.isfinite(rows).all():
+        raise UsageError(f"{path}: its history holds values that are not finite numbers")
+    return [tuple(float(v) for v in row) for row in rows]
+
+
+def check_state(path: Path, state: RunState, stages: list, optimizer) -> None:
+    """That ``state`` (read from ``path``) fits this run's plan before its first step: the image
+    a finite float32 [1, 3, H, W] at its stage's size, the stage and step within the plan, the
+    history up to that step, the optimiser's state of this image's shape. UsageError naming
+    the field otherwise."""
+
+    def refuse(field: str, why: str) -> UsageError:
+        return UsageError(f"{path}: its {field} {why}: it does not belong to this run")
+
+    image = state.image
+    if image.dtype != np.float32 or image.ndim != 4 or image.shape[:2] != (1, 3):
+        raise refuse("image", f"is {image.dtype} {list(image.shape)}, not float32 [1, 3, H, W]")
+    if not np.isfinite(image).all():
+        raise refuse("image", "holds values that are not finite numbers")
+    if not 0 <= state.stage < len(stages):
+        raise refuse("stage", f"is {state.stage + 1}, this run has {len(stages)}")
+    stage = stages[state.stage]
+    if image.shape[2:] != stage.size:
+        h, w = image.shape[2:]
+        raise refuse("image", f"is {h}x{w}, stage {state.stage + 1} is {stage.label}")
+    begin = sum(s.steps for s in stages[: state.stage])
+    last = state.stage == len(stages) - 1  # past its end: a finished run, given more steps?
+    if not begin <= state.step <= (math.inf if last else begin + stage.steps):
+        raise refuse(
+            "step",
+            f"is {state.step}, stage {state.stage + 1} runs steps {begin} to {begin + stage.steps}",
+        )
+    if state.history and not (
+        all(a[0] <= b[0] for a, b in itertools.pairwise(state.history))
+        and state.history[-1][0] <= state.step
+    ):
+        raise refuse("history", f"does not lead up to step {state.step}")
+    optimizer.check_state(state.optimizer_state, image.shape, refuse)
 
 
 def _differences(saved: dict, now: dict, images: dict[str, str]) -> list[str]:

