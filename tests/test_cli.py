@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
 from click.testing import CliRunner
 
-from tests.test_cli_classify import run
+from tests.test_cli_classify import CAT, run
 from vggcli import __version__
 from vggcli.cli import main
 from vggcli.cli.exits import Exit
@@ -34,7 +40,7 @@ def test_every_help_fits_80_columns():
 
 
 def test_every_usage_error_exits_2_and_every_failure_1(tmp_path):
-    from tests.test_cli_classify import CAT, assert_one_line_error
+    from tests.test_cli_classify import assert_one_line_error
 
     click_usage = run("classify", CAT, "--backend", "nope")  # click's own
     assert click_usage.exit_code == Exit.USAGE and "Traceback" not in click_usage.output
@@ -45,3 +51,24 @@ def test_every_usage_error_exits_2_and_every_failure_1(tmp_path):
     assert_one_line_error(failed, "missing.png")
     assert failed.exit_code == Exit.FAILED
     assert (Exit.OK, Exit.FAILED, Exit.USAGE, Exit.INTERRUPTED) == (0, 1, 2, 130)
+
+
+@pytest.mark.parametrize("delay", [0.1, 0.25, 0.5, 0.8, 1.2])
+def test_ctrl_c_during_start_up_is_an_interruption_not_a_traceback(delay):
+    """SIGINT while `vgg` is still importing numpy, scipy and the engine, or parsing."""
+    child = subprocess.Popen(
+        [sys.executable, "-m", "vggcli", "classify", CAT, "--weights", "random"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # as a terminal's
+    )
+    time.sleep(delay)
+    child.send_signal(signal.SIGINT)
+    _, err = child.communicate(timeout=120)
+    assert "Traceback" not in err and "Aborted!" not in err, err
+    # 0: it finished first; -SIGINT: Python ended itself with the signal, which a shell
+    # reports as status 130 too
+    assert child.returncode in (Exit.INTERRUPTED, -signal.SIGINT, Exit.OK), err
+    if child.returncode != Exit.OK:
+        assert err.strip().splitlines()[-1] == "interrupted"

@@ -205,12 +205,26 @@ def test_corrupt_and_huge_images(tiny_mat, tmp_path):
         (f"{CAT} 281\n{CAT} tabby\n", "val.txt:2: expected 'IMAGE LABEL'"),
         (f"{CAT} 1000\n", "val.txt:1: label 1000 is not a class number 0-999"),
         ("\n\nmissing.png 3\n", "val.txt:3: image not found"),
+        (f"{CAT} --5\n", "val.txt:1: expected 'IMAGE LABEL'"),
+        (f"{CAT} ²\n", "val.txt:1: expected 'IMAGE LABEL'"),
+        (f"{CAT} ٣\n", "val.txt:1: expected 'IMAGE LABEL'"),  # an Arabic-Indic 3
+        (f"{CAT} -5\n", "val.txt:1: label -5 is not a class number"),
     ],
 )
 def test_file_list_errors_name_the_line(tiny_mat, tmp_path, listing, fragment):
     path = tmp_path / "val.txt"
     path.write_text(listing)
-    assert_one_line_error(run("classify", "-f", path, "--weights", tiny_mat), fragment)
+    result = run("classify", "-f", path, "--weights", tiny_mat)
+    assert_one_line_error(result, fragment)
+    assert result.exit_code == 2
+
+
+def test_a_file_list_saved_with_a_byte_order_mark(tiny_mat, tmp_path):
+    path = tmp_path / "val.txt"
+    path.write_bytes("\ufeff".encode() + f"{CAT} 281\n".encode())
+    result = run("classify", "-f", path, "--weights", tiny_mat, "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["results"][0]["label_id"] == 281
 
 
 def test_missing_file_list(tiny_mat, tmp_path):

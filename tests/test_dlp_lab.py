@@ -71,6 +71,59 @@ def test_the_course_vgg19_client_matches_vgg_classify_exactly(
     assert np.array_equal(network.forward(x).outputs["softmax"][0], prob)
 
 
+def test_the_course_python2_era_client_runs_unchanged_and_matches(
+    tiny_mat_beta16, quant_file, tmp_path
+):
+    """np.float and scipy.misc.imread/imresize, removed since, are provided to the program."""
+    out = tmp_path / "prob.npy"
+    client = CLIENTS / "vgg19_demo_scipy_misc.py"
+    ran = vgg("dlp", "run", client, tiny_mat_beta16, quant_file, CAT, out)
+    assert ran.returncode == 0, ran.stderr
+    assert "compat: np.float" in ran.stderr and "scipy.misc.imresize" in ran.stderr
+    same = tmp_path / "same.npy"
+    modern = vgg("dlp", "run", CLIENTS / "vgg19_pycnml.py", tiny_mat_beta16, quant_file, CAT, same)
+    assert modern.returncode == 0, modern.stderr
+    assert np.array_equal(np.load(out), np.load(same))  # = vgg classify --backend dlp (above)
+    without = vgg("dlp", "run", "--no-compat", client, tiny_mat_beta16, quant_file, CAT, out)
+    assert without.returncode == 1 and "compat" not in without.stderr
+    assert "AttributeError" in without.stderr and "scipy.misc" in without.stderr
+
+
+def test_the_old_scipy_misc_functions_behave_as_documented(tmp_path):
+    from vggcli.dlp import compat
+
+    rgb = np.arange(10 * 20 * 3, dtype=np.uint8).reshape(10, 20, 3)
+    assert compat.imresize(rgb, [5, 4, 3]).shape == (5, 4, 3)  # (height, width[, channels])
+    assert compat.imresize(rgb, 50).shape == (5, 10, 3)  # a percentage
+    assert compat.imresize(rgb, 0.3).shape == (3, 6, 3)  # a fraction
+    grey = compat.imresize(np.linspace(-1, 1, 200).reshape(10, 20), (10, 20))
+    assert grey.dtype == np.uint8 and (grey.min(), grey.max()) == (0, 255)  # bytescaled
+    compat.imsave(tmp_path / "x.png", rgb)
+    assert np.array_equal(compat.imread(tmp_path / "x.png"), rgb)
+    assert compat.imread(tmp_path / "x.png", flatten=True).dtype == np.float32
+
+
+def test_a_program_fails_exactly_as_under_python(tmp_path):
+    program = tmp_path / "prog.py"
+    program.write_text(
+        "import sys\n"
+        "def ask():\n    return input()\n"
+        "if sys.argv[1] == 'eof':\n    ask()\n"
+        "if sys.argv[1] == 'memory':\n    raise MemoryError('mine')\n"
+        "sys.exit(sys.argv[1])\n"
+    )
+    for arg, status, last in (("eof", 1, "EOFError"), ("memory", 1, "MemoryError: mine")):
+        ours = vgg("dlp", "run", program, arg)
+        python = subprocess.run([sys.executable, program, arg], capture_output=True, text=True)
+        assert ours.returncode == python.returncode == status
+        theirs = python.stderr.strip().splitlines()
+        assert ours.stderr.strip().splitlines()[-len(theirs) :] == theirs  # the same traceback
+        traceback = ours.stderr[ours.stderr.index("Traceback") :]
+        assert traceback.strip().splitlines()[-1].startswith(last) and "vggcli" not in traceback
+        assert "Aborted!" not in ours.stderr and "smaller image size" not in ours.stderr
+    assert vgg("dlp", "run", program, "gone").returncode == 1  # sys.exit("gone"): printed, 1
+
+
 def test_the_course_mlp_client_runs_on_the_emulator(tmp_path):
     result = vgg("dlp", "run", CLIENTS / "mnist_mlp_pycnml.py", "40", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -69,7 +69,7 @@ ALWAYS = {
     "calibrate": {"images", "output", "resize_mode", "weights_spec", "as_json"},
     "cache list": {"as_json"},
     "cache clear": {"names", "everything"},
-    "dlp run": {"script", "args"},
+    "dlp run": {"script", "args", "no_compat"},
 }
 
 

@@ -106,7 +106,7 @@ class VGG19:
         return self.net.getOutputData()
 
 
-def main():
+def main(network=VGG19):
     if len(sys.argv) not in (4, 5):
         print(__doc__.strip().splitlines()[4].strip(), file=sys.stderr)
         sys.exit(2)
@@ -117,7 +117,7 @@ def main():
                 file=sys.stderr,
             )
             sys.exit(2)
-    vgg = VGG19()
+    vgg = network()
     vgg.build_model(sys.argv[1], sys.argv[2])
     vgg.load_model()
     vgg.load_image(sys.argv[3])

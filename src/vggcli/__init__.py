@@ -16,34 +16,38 @@ from vggcli.runtime.blas import choose_openblas_kernel
 choose_openblas_kernel()  # before numpy is first imported
 
 
-from vggcli._version import __version__  # noqa: E402
-from vggcli.classify import Classifier  # noqa: E402
-from vggcli.engine.backends import BACKENDS, Backend  # noqa: E402
-from vggcli.engine.network import Network  # noqa: E402
-from vggcli.engine.weightset import WeightSet  # noqa: E402
-from vggcli.errors import VggError  # noqa: E402
-from vggcli.models import Model, build_model, choices  # noqa: E402
-from vggcli.style.objective import Objective, StyleOptions  # noqa: E402
-from vggcli.style.optim import OPTIMIZERS, Optimizer  # noqa: E402
-from vggcli.style.run import RunState, StyleTransfer  # noqa: E402
-from vggcli.weights.resolve import resolve_weights  # noqa: E402
+import importlib  # noqa: E402
 
-__all__ = [
-    "BACKENDS",
-    "OPTIMIZERS",
-    "Backend",
-    "Classifier",
-    "Model",
-    "Network",
-    "Objective",
-    "Optimizer",
-    "RunState",
-    "StyleOptions",
-    "StyleTransfer",
-    "VggError",
-    "WeightSet",
-    "__version__",
-    "build_model",
-    "choices",
-    "resolve_weights",
-]
+from vggcli._version import __version__ as __version__  # noqa: E402
+
+# The public API, imported when first used: `import vggcli` (and the `vgg` command's start)
+# stays cheap until a name is needed, so Ctrl-C during start-up can be answered cleanly.
+_API = {
+    "BACKENDS": "vggcli.engine.backends",
+    "Backend": "vggcli.engine.backends",
+    "Classifier": "vggcli.classify",
+    "Model": "vggcli.models",
+    "Network": "vggcli.engine.network",
+    "OPTIMIZERS": "vggcli.style.optim",
+    "Objective": "vggcli.style.objective",
+    "Optimizer": "vggcli.style.optim",
+    "RunState": "vggcli.style.run",
+    "StyleOptions": "vggcli.style.objective",
+    "StyleTransfer": "vggcli.style.run",
+    "VggError": "vggcli.errors",
+    "WeightSet": "vggcli.engine.weightset",
+    "build_model": "vggcli.models",
+    "choices": "vggcli.models",
+    "resolve_weights": "vggcli.weights.resolve",
+}
+__all__ = sorted([*_API, "__version__"])
+
+
+def __getattr__(name: str):
+    if name in _API:
+        return getattr(importlib.import_module(_API[name]), name)
+    raise AttributeError(f"module 'vggcli' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return __all__

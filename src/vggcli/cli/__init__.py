@@ -8,6 +8,8 @@ One module per command: classify, fetch, stylize, bench, profile, check, calibra
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from vggcli._version import __version__
@@ -60,6 +62,21 @@ def main() -> None:
     """
     keep_freed_memory()  # a command is one job: reuse freed pages instead of faulting new ones
     interrupts.install()  # SIGTERM as Ctrl-C; neither can be lost
+
+
+def run(args: list[str] | None = None) -> None:
+    """``vgg``: :data:`main` with every way out turned into a named exit status. click's
+    standalone mode would print "Aborted!" and exit 1 for a Ctrl-C that arrives outside a
+    command (while the options are parsed); here it is ``interrupted``, 130."""
+    try:
+        status = main.main(args, prog_name="vgg", standalone_mode=False)
+    except click.ClickException as e:
+        e.show()
+        status = e.exit_code
+    except (click.Abort, KeyboardInterrupt):
+        click.echo("interrupted", err=True)
+        status = Exit.INTERRUPTED
+    sys.exit(status if isinstance(status, int) else Exit.OK)
 
 
 for command in (

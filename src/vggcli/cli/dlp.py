@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -19,13 +20,21 @@ def dlp_command() -> None:
 )
 @click.argument("script", type=click.Path(path_type=Path))
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def dlp_run(script, args):
+@click.option(
+    "--no-compat",
+    is_flag=True,
+    help="Do not provide the names removed from numpy and scipy since the course's programs "
+    "were written (np.float, scipy.misc.imread, imresize, …).",
+)
+def dlp_run(script, args, no_compat):
     """Run SCRIPT (a Python program that does `import pycnml`) with ARGS.
 
     It gets the real pycnml when that is installed, otherwise vggcli's emulator (int8 in
     numpy, bit-identical to `vgg classify --backend dlp`); stderr says which. The program's
     arguments, working directory and exit status are its own. Nothing is installed: the
-    emulator is provided to this one process. Also: python -m vggcli.dlp.run SCRIPT [ARGS…]
+    emulator is provided to this one process, and so are the names the course's older
+    programs use that numpy and scipy removed (np.float, scipy.misc.imread, imresize, imsave).
+    Also: python -m vggcli.dlp.run SCRIPT [ARGS…]
 
     \b
     Examples (clients written as the course's are, in examples/dlp/):
@@ -33,4 +42,4 @@ def dlp_run(script, args):
       vgg dlp run examples/dlp/vgg19_pycnml.py \\
         imagenet-vgg-verydeep-19-beta16.mat quant.npz examples/chelsea.png
     """
-    run_script(script, list(args))
+    sys.exit(run_script(script, list(args), compat=not no_compat))
