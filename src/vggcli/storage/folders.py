@@ -91,12 +91,13 @@ def _leftovers(folder: Path, kind: str) -> list[tuple[Path, int]]:
     return found
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """Whether the process ``pid`` still runs."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:
+    except (PermissionError, OverflowError):
         return True
     return True
 
@@ -114,5 +115,5 @@ def _remove_leftovers(folder: Path) -> None:
     """Delete the partial new copies and the old copies that killed writers left behind."""
     for kind in ("tmp", "old"):
         for path, pid in _leftovers(folder, kind):
-            if pid != os.getpid() and not _alive(pid) and (kind == "tmp" or is_complete(folder)):
+            if pid != os.getpid() and not alive(pid) and (kind == "tmp" or is_complete(folder)):
                 shutil.rmtree(path, ignore_errors=True)

@@ -9,7 +9,6 @@ run (images, sizes, options, weights) that a resume must match.
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import itertools
 import json
@@ -29,7 +28,6 @@ from vggcli.images import check_writable, from_input, image_format, preserve_col
 from vggcli.storage import npz
 from vggcli.storage.atomic import atomic_write
 from vggcli.storage.locks import locked
-from vggcli.storage.paths import cache_dir
 from vggcli.style.chart import loss_chart
 from vggcli.style.objective import StyleOptions
 from vggcli.style.run import HISTORY_COLUMNS, RunState
@@ -152,10 +150,10 @@ class RunFiles:
 @contextmanager
 def exclusive(files: RunFiles) -> Iterator[None]:
     """One run at a time per output: a second ``vgg stylize`` writing the same image while this
-    one runs is refused (UsageError) instead of mixing its checkpoints and state with this
-    one's. The lock lives in the cache folder (none where that is unwritable), not beside the
-    picture, and dies with the process, kill -9 included."""
-    key = hashlib.sha256(str(files.output.resolve()).encode()).hexdigest()[:16]
+    one runs is refused (OutputError) instead of mixing its checkpoints and state with this
+    one's. The lock is the picture's own (``.NAME.lock`` beside it, :mod:`vggcli.storage.locks`),
+    so two runs agree whatever their cache folders, and it dies with the process, kill -9
+    included."""
 
     def busy() -> None:
         raise OutputError(
@@ -163,7 +161,7 @@ def exclusive(files: RunFiles) -> Iterator[None]:
             "another -o"
         )
 
-    with locked(cache_dir() / "locks" / f"stylize-{key}", on_wait=busy, optional=True):
+    with locked(files.output.resolve(), on_wait=busy, optional=True):
         yield
 
 

