@@ -1,5 +1,6 @@
 # make test : create .venv, install vggcli with its test extras (torch CPU, pytest, ruff), run the suite
 # make demo : create .venv, install vggcli, get weights and run the example
+# make fuzz: the property-based fuzz suite with many more examples (several minutes)
 # make bench: img2col against PyTorch (ratios, memory), then loops vs img2col and a profile,
 #             then the dlp path (set-up, memory, int8 against float32);
 # make bench-stylize: style-transfer figures (Adam against L-BFGS, time to quality at 512: long)
@@ -10,7 +11,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: test demo bench bench-stylize bench-panel gallery lint clean
+.PHONY: test fuzz demo bench bench-stylize bench-panel gallery lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +28,9 @@ test: $(VENV)/.dev
 	VGGCLI_REQUIRE_TORCH=1 $(BIN)/python -m pytest -q
 	$(BIN)/python -m ruff check src tests benchmarks examples
 	$(BIN)/python -m ruff format --check src tests benchmarks examples
+
+fuzz: $(VENV)/.dev
+	HYPOTHESIS_PROFILE=long $(BIN)/python -m pytest -q -s tests/test_fuzz.py
 
 demo: $(VENV)/.runtime
 	PATH="$(CURDIR)/$(BIN):$$PATH" sh examples/demo.sh

@@ -20,7 +20,7 @@ from vggcli import models
 from vggcli.engine.labels import imagenet_labels
 from vggcli.engine.vgg19 import CLASSIFIER_INPUT
 from vggcli.engine.weightset import WeightSet
-from vggcli.errors import ImageError, UsageError
+from vggcli.errors import ImageError, NotFinite, UsageError
 from vggcli.images import load_image, resize, to_input
 from vggcli.models import Model
 from vggcli.weights.resolve import resolve_weights
@@ -105,9 +105,12 @@ class Classifier:
     ) -> ImageResult:
         x = self.preprocess(path)
         start = time.perf_counter()
-        result = self.model.forward(x, taps=("softmax",), progress=progress)
+        with np.errstate(over="ignore", invalid="ignore"):  # a non-finite output is checked
+            result = self.model.forward(x, taps=("softmax",), progress=progress)
         seconds = time.perf_counter() - start if result.seconds is None else result.seconds
         probs = result.outputs["softmax"][0]
+        if not np.isfinite(probs).all():
+            raise NotFinite(models.where_not_finite(self.model, x))
         order = np.argsort(-probs, kind="stable")
         top_k = [
             Prediction(rank, int(i), self.names[i], float(probs[i]))

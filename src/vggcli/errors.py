@@ -4,6 +4,9 @@ Every exception here carries a complete one-line message; the command line print
 ``error: <message>`` and exits with status 1, never with a traceback.
 """
 
+import tokenize
+import zipfile
+
 
 class VggError(Exception):
     """Base class: a problem with the user's input, files or environment."""
@@ -41,6 +44,21 @@ class NotFinite(VggError):
 class Worsened(VggError):
     """The optimisation ended with a picture whose loss is above its starting image's; the
     files are kept."""
+
+
+UNREADABLE = (
+    OSError,
+    ValueError,
+    KeyError,
+    TypeError,
+    EOFError,
+    SyntaxError,
+    RecursionError,
+    tokenize.TokenError,
+    zipfile.BadZipFile,
+)
+"""What reading a damaged file with numpy or json can raise (a .npy header is parsed as Python
+literals: a flipped bit there ends in SyntaxError or TokenError)."""
 
 
 def read_failure(e: Exception) -> str:

@@ -170,3 +170,18 @@ def help_text() -> str:
     return "How the network is computed: " + "; ".join(
         f"{c.name}: {c.help}" for c in choices().values()
     )
+
+
+def where_not_finite(model: Model, x: np.ndarray) -> str:
+    """Why ``model``'s output for ``x`` holds NaN or ±Inf: the first layer whose output does
+    (every layer is run again, tapped), or the input itself."""
+    if not np.isfinite(x).all():
+        return "the preprocessed image is not finite (the weights' mean is not a finite number)"
+    names = [layer.name for layer in model.layers if model.can_tap(layer.name)]
+    with np.errstate(all="ignore"):
+        outputs = model.forward(x, names).outputs
+    first = next((name for name in names if not np.isfinite(outputs[name]).all()), "the output")
+    return (
+        f"the network's output is not finite: it first appears at {first} (weights that are "
+        "not finite numbers, or values beyond float32's range)"
+    )

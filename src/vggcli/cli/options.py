@@ -18,6 +18,7 @@ SEED = click.IntRange(0, 2**32 - 1)  # what numpy's generators take
 NATURAL = re.compile(r"[0-9]+")  # ASCII digits only: "²".isdigit() is True, int("²") fails
 MAX_STEPS = 1_000_000  # per stage: about a week at 512 px on two cores
 MAX_VALUES = 2**30  # in one --shape
+MAX_SIDE = 65_536  # pixels: beyond, no image fits in memory anyway
 
 
 class Finite(click.FloatRange):
@@ -137,7 +138,7 @@ def parse_shape(text: str) -> tuple[int, int, int, int]:
     parts = [natural(p) for p in text.lower().split("x")]
     if len(parts) != 4 or not all(p for p in parts):
         raise UsageError(f"--shape is NxCxHxW, like 1x64x56x56; got {text!r}")
-    if math.prod(parts) > MAX_VALUES:
+    if max(parts) > MAX_VALUES or math.prod(parts) > MAX_VALUES:
         raise UsageError(f"--shape {text} has more than {MAX_VALUES:,} values (4 GB of float32)")
     return tuple(parts)
 
@@ -169,6 +170,8 @@ def parse_size(text: str) -> tuple[int, int]:
     parts = [natural(p) for p in text.lower().split("x")]
     if len(parts) != 2 or not all(p for p in parts):
         raise UsageError(f"a size is HEIGHTxWIDTH in pixels, like 192x320; got {text!r}")
+    if max(parts) > MAX_SIDE:
+        raise UsageError(f"a side of an image is at most {MAX_SIDE:,} pixels; got {text!r}")
     return parts[0], parts[1]
 
 

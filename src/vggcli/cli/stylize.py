@@ -77,7 +77,7 @@ from vggcli.style.runfiles import RunFiles, exclusive
 )
 @click.option(
     "--max-side",
-    type=click.IntRange(1, 1_000_000),
+    type=click.IntRange(1, 65_536),
     help="Long side of the output when --size is not given [default: 512; 320 with --manual].",
 )
 @click.option(

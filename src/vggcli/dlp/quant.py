@@ -18,13 +18,12 @@ The course's ``vgg19_quant_param_new.npz`` has two float64 arrays, ``input`` and
 from __future__ import annotations
 
 import math
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from vggcli.errors import UsageError, read_failure
+from vggcli.errors import UNREADABLE, UsageError, read_failure
 from vggcli.storage import npz
 from vggcli.storage.atomic import atomic_write
 
@@ -107,7 +106,7 @@ class QuantParams:
             data = np.load(path, allow_pickle=False)
         except FileNotFoundError:
             raise UsageError(f"quantisation parameters not found: {path}") from None
-        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        except UNREADABLE as e:
             raise UsageError(f"{not_params} ({read_failure(e)})") from None
         if not isinstance(data, np.lib.npyio.NpzFile):
             raise UsageError(f"{not_params} (a single array; the course's .npz has two)")
@@ -116,7 +115,7 @@ class QuantParams:
                 inputs, filters = npz.array(data, "input"), npz.array(data, "filter")
         except KeyError:
             raise UsageError(f"{not_params} (no 'input' and 'filter' arrays)") from None
-        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        except UNREADABLE as e:
             raise UsageError(f"{not_params} ({read_failure(e)})") from None
         expected = (2 * len(layers),)
         for name, a in (("input", inputs), ("filter", filters)):

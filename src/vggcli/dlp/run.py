@@ -73,7 +73,7 @@ def _program_frames(tb, path: Path):
     start = tb
     while start is not None and str(Path(start.tb_frame.f_code.co_filename).resolve()) != script:
         start = start.tb_next
-    return start if start is not None else tb
+    return start  # None: it failed before its first line ran (a SyntaxError): no frames
 
 
 def _exit_status(code) -> int:

@@ -62,7 +62,7 @@ def _describe(path: Path, with_origin: bool) -> str:
             info = json.loads(meta.read_text(encoding="utf-8"))
             origin = info.get("origin") if with_origin else None
             return info["description"] + (f" (from {origin})" if origin else "")
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError, KeyError, TypeError, RecursionError):
             return "a damaged or unknown folder"
     if path.name.endswith(".part"):
         return "partial download (the next `vgg fetch-weights` resumes it)"

@@ -9,6 +9,7 @@ member's header first: a missing member is a KeyError, anything but a numeric ar
 from __future__ import annotations
 
 import math
+import tokenize
 
 import numpy as np
 
@@ -29,7 +30,7 @@ def array(data: np.lib.npyio.NpzFile, name: str, max_values: int = MAX_VALUES) -
                 else np.lib.format.read_array_header_2_0
             )
             shape, _, dtype = read_header(f)
-        except ValueError:
+        except (ValueError, SyntaxError, tokenize.TokenError):
             raise ValueError(f"{name!r} is not an array (no .npy header)") from None
     if dtype.hasobject:
         raise ValueError(f"{name!r} holds pickled objects, which vggcli never loads")

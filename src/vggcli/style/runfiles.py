@@ -14,7 +14,6 @@ import itertools
 import json
 import math
 import os
-import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
@@ -23,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from vggcli._version import __version__
-from vggcli.errors import OutputError, UsageError, read_failure
+from vggcli.errors import UNREADABLE, OutputError, UsageError, read_failure
 from vggcli.images import check_writable, from_input, image_format, preserve_colors, save_image
 from vggcli.storage import npz
 from vggcli.storage.atomic import atomic_write
@@ -216,15 +215,7 @@ def load_state(path: Path, fingerprint: dict, images: dict[str, str] | None = No
         raise
     except FileNotFoundError:
         raise UsageError(f"state file not found: {path}") from None
-    except (
-        OSError,
-        ValueError,
-        KeyError,
-        TypeError,
-        EOFError,
-        RecursionError,
-        zipfile.BadZipFile,
-    ) as e:
+    except UNREADABLE as e:
         raise UsageError(
             f"{path} is not a vggcli state file, or a damaged one ({read_failure(e)}); its "
             "checkpoints are "

