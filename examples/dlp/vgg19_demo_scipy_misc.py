@@ -10,8 +10,6 @@ The network is built as in ``vgg19_pycnml.py`` (same folder); the output equals
 ``vgg classify --backend dlp --quant-params QUANT.npz`` on the same weights.
 """
 
-import time
-
 import numpy as np
 import scipy.misc
 import vgg19_pycnml
@@ -27,12 +25,8 @@ class VGG19(vgg19_pycnml.VGG19):
         input_image = np.reshape(input_image, [1] + list(input_image.shape))
         self.input_image = np.transpose(input_image, [0, 3, 1, 2])
 
-    def forward(self):
-        self.net.setInputData(self.input_image.flatten().astype(np.float))
-        start = time.time()
-        self.net.forward()
-        print("inference time: %f s" % (time.time() - start))
-        return self.net.getOutputData()
+    def input_vector(self):
+        return self.input_image.flatten().astype(np.float)
 
 
 if __name__ == "__main__":

@@ -98,8 +98,11 @@ class VGG19:
         image = np.asarray(image, dtype=np.float32) - self.image_mean.astype(np.float32)
         self.input_image = np.transpose(image, [2, 0, 1])[np.newaxis]
 
+    def input_vector(self):
+        return self.input_image.flatten().astype(np.float64)
+
     def forward(self):
-        self.net.setInputData(self.input_image.flatten().astype(np.float64))
+        self.net.setInputData(self.input_vector())
         start = time.time()
         self.net.forward()
         print("inference time: %f s" % (time.time() - start))

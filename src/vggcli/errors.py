@@ -6,6 +6,7 @@ Every exception here carries a complete one-line message; the command line print
 
 import tokenize
 import zipfile
+import zlib
 
 
 class VggError(Exception):
@@ -56,6 +57,9 @@ UNREADABLE = (
     RecursionError,
     tokenize.TokenError,
     zipfile.BadZipFile,
+    zlib.error,
+    RuntimeError,  # zipfile: a member whose flags say "encrypted"
+    NotImplementedError,  # zipfile: a member whose flags name an unknown compression
 )
 """What reading a damaged file with numpy or json can raise (a .npy header is parsed as Python
 literals: a flipped bit there ends in SyntaxError or TokenError)."""

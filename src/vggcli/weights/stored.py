@@ -115,6 +115,8 @@ def _load_cache(folder: Path) -> WeightSet:
         for name in layers:
             w = np.load(folder / f"{name}.weight.npy", mmap_mode="r", allow_pickle=False)
             b = np.load(folder / f"{name}.bias.npy", mmap_mode="r", allow_pickle=False)
+            if w.dtype.kind != "f" or b.dtype.kind != "f":
+                raise ValueError(f"{name}'s arrays are {w.dtype} and {b.dtype}, not float")
             params[name] = (w, b)
         weights = WeightSet(
             params=params,
