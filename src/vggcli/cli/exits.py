@@ -1,5 +1,5 @@
-"""The exit statuses of every ``vgg`` command, in one place (README, "Exit statuses";
-``docs/json.md``).
+"""The exit statuses of every ``vgg`` command, in one place (``docs/json.md``, and the
+README's guarantees).
 
 * 0 ``OK``: the command did what was asked.
 * 1 ``FAILED``: it could not (a missing or damaged file, a check that failed, an image of a list

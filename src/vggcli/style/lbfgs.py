@@ -20,7 +20,7 @@ channels) more than changes of colour, as that parametrisation decorrelates colo
 512-px style transfer from the content image (length 64, brightness 1): the loss of 1000 manual Adam
 steps at step 71 instead of 127; with brightness 3 and a first step of 40 levels, the defaults' two
 stages reach 1.78e9 after 40 + 50 steps, with brightness 1 and a first step of 10 1.84e9 after 40 +
-53 (README, "Style transfer").
+53 (docs/style-transfer.md).
 
 Box constraints (the pixel range): an element at a bound whose gradient pushes it outward is held
 still for the step (it is left out of the gradient the direction is made from, and out of the
@@ -34,7 +34,7 @@ emptied and the step follows −∇f. Every step lowers the loss.
 Why not scipy's L-BFGS-B, which vggcli used before: it adds about 0.09 s of bookkeeping per
 iteration at 512 px (float64 copies of the image, the compact form of the bounds), a tenth of
 a step's time, and more with a longer memory (30 pairs instead of 10 took fewer steps but no
-less time); and its own BLAS threads competed with numpy's. Figures: README, "Style transfer"
+less time); and its own BLAS threads competed with numpy's. Figures: docs/style-transfer.md
 and ``benchmarks/stylize.py --lbfgs-only``.
 
 Arrays are float32 and keep the image's shape ([1, 3, H, W]); scalars are Python floats.

@@ -12,7 +12,7 @@ PRESET = {  # what `vgg stylize C S` does: chosen by measurement (docs/style-tra
     "stages": None,  # by output size: 2 stages for 512
     "steps": None,  # the optimiser's default_steps
     "init": "content",
-    "tv_weight": 0.0,  # L-BFGS from the content leaves no grain to smooth (README, figures)
+    "tv_weight": 0.0,  # L-BFGS from the content leaves no grain to smooth (docs/style-transfer.md)
     "clip": True,
 }
 
