@@ -72,3 +72,21 @@ def test_ctrl_c_during_start_up_is_an_interruption_not_a_traceback(delay):
     assert child.returncode in (Exit.INTERRUPTED, -signal.SIGINT, Exit.OK), err
     if child.returncode != Exit.OK:
         assert err.strip().splitlines()[-1] == "interrupted"
+
+
+def test_threads_are_set_at_run_time(tiny_mat):
+    """--threads limits OpenBLAS in the running process (not only through the environment
+    before numpy loads); without it, the cores this process may use."""
+    from threadpoolctl import threadpool_info
+
+    from vggcli.runtime import threads
+
+    def blas_threads():
+        return {i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}
+
+    assert run("classify", CAT, "--weights", tiny_mat, "--threads", "1").exit_code == 0
+    assert blas_threads() == {1}
+    assert run("classify", CAT, "--weights", tiny_mat).exit_code == 0
+    assert blas_threads() == {threads.available()}
+    result = run("classify", CAT, "--weights", tiny_mat, "--threads", "0")
+    assert result.exit_code == Exit.USAGE and "--threads" in result.output

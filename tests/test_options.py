@@ -56,20 +56,21 @@ NEEDS = {
 
 # options that take effect whenever they are accepted (arguments included)
 ALWAYS = {
-    "classify": {"images", "file_list", "backend", "top", "resize_mode", "weights_spec"}
+    "classify": {"images", "file_list", "backend", "top", "resize_mode", "weights_spec", "threads"}
     | {"as_json"},
     "fetch-weights": {"source", "from_file", "force"},
     "stylize": {"content", "styles", "output", "manual", "steps_text", "stages", "size_text"}
     | {"style_scale", "content_layers", "style_layers", "alpha", "beta", "tv_weight"}
     | {"pooling", "optimizer", "init", "clip", "checkpoint_every", "preserve_colors"}
-    | {"resume", "quiet", "backend", "weights_spec"},
-    "bench": {"kind", "compare", "repeat", "warmup", "budget", "as_json"},
-    "profile": {"image", "backend", "size_text", "backward", "repeat", "weights_spec", "as_json"},
-    "check": {"image", "compare", "as_json"},
-    "calibrate": {"images", "output", "resize_mode", "weights_spec", "as_json"},
+    | {"resume", "quiet", "backend", "weights_spec", "threads"},
+    "bench": {"kind", "compare", "repeat", "warmup", "budget", "as_json", "threads"},
+    "profile": {"image", "backend", "size_text", "backward", "repeat", "weights_spec", "as_json"}
+    | {"threads"},
+    "check": {"image", "compare", "as_json", "threads"},
+    "calibrate": {"images", "output", "resize_mode", "weights_spec", "as_json", "threads"},
     "cache list": {"as_json"},
     "cache clear": {"names", "everything"},
-    "dlp run": {"script", "args", "no_compat"},
+    "dlp run": {"script", "args", "no_compat", "threads"},
 }
 
 

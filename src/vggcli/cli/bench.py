@@ -13,6 +13,7 @@ from vggcli.cli.options import (
     parse_shape,
     quant_params_option,
     refuse_unused,
+    threads_option,
     timing_weights_option,
 )
 from vggcli.cli.progress import BenchBar
@@ -25,6 +26,7 @@ from vggcli.runtime.blas import avx512_unused
 
 
 @click.command("bench")
+@threads_option
 @click.argument("kind", type=click.Choice(KINDS))
 @click.option(
     "--compare",

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from vggcli.cli.options import emit_json, json_option, resize_option, weights_option
+from vggcli.cli.options import emit_json, json_option, resize_option, threads_option, weights_option
 from vggcli.cli.progress import step_bar
 from vggcli.cli.render.calibrate import calibrate_document, calibration_table
 from vggcli.cli.render.console import note, out
@@ -14,6 +14,7 @@ from vggcli.dlp.calibrate import run_calibration
 
 
 @click.command("calibrate")
+@threads_option
 @click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option(
     "-o",

@@ -16,6 +16,7 @@ from vggcli.cli.options import (
     parse_hw,
     quant_params_option,
     refuse_unused,
+    threads_option,
     weights_option,
 )
 from vggcli.cli.progress import LayerBar
@@ -27,6 +28,7 @@ from vggcli.measure.layer_checks import check_backend
 
 
 @click.command("check")
+@threads_option
 @click.argument("image", required=False, type=click.Path(path_type=Path))
 @backend_option
 @click.option(

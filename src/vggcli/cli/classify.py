@@ -19,6 +19,7 @@ from vggcli.cli.options import (
     quant_params_option,
     refuse_unused,
     resize_option,
+    threads_option,
     weights_option,
 )
 from vggcli.cli.progress import LayerBar
@@ -28,6 +29,7 @@ from vggcli.errors import ImageError
 
 
 @click.command()
+@threads_option
 @click.argument("images", nargs=-1, type=click.Path(path_type=Path))
 @click.option(
     "--file-list",

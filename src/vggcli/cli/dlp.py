@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from vggcli.cli.options import threads_option
 from vggcli.dlp.run import run_script
 
 
@@ -20,6 +21,7 @@ def dlp_command() -> None:
 )
 @click.argument("script", type=click.Path(path_type=Path))
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@threads_option
 @click.option(
     "--no-compat",
     is_flag=True,

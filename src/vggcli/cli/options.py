@@ -12,6 +12,7 @@ from vggcli import models
 from vggcli.cli.render.json import dumps
 from vggcli.errors import UsageError
 from vggcli.images import RESIZE_MODES
+from vggcli.runtime import threads
 from vggcli.weights.resolve import WEIGHTS_ENV
 
 SEED = click.IntRange(0, 2**32 - 1)  # what numpy's generators take
@@ -58,6 +59,19 @@ def refuse_unused(ctx: click.Context, rules: dict[str, str | None]) -> None:
         if why is not None and given(ctx, name):
             option = next(p for p in ctx.command.params if p.name == name)
             raise UsageError(f"{max(option.opts, key=len)} {why}")
+
+
+def threads_option(f):
+    """``--threads N``, applied as soon as it is parsed (:mod:`vggcli.runtime.threads`)."""
+    return click.option(
+        "--threads",
+        type=click.IntRange(1, 1024),
+        metavar="N",
+        expose_value=False,
+        callback=lambda ctx, param, value: threads.use(value),
+        help="Threads for the maths (OpenBLAS, OpenMP) [default: the cores this process may "
+        f"use, {threads.available()} here]; fewer on a machine busy with other work.",
+    )(f)
 
 
 def weights_option(f):

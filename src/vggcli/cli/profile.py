@@ -12,6 +12,7 @@ from vggcli.cli.options import (
     json_option,
     parse_hw,
     refuse_unused,
+    threads_option,
     timing_weights_option,
 )
 from vggcli.cli.progress import step_bar
@@ -21,6 +22,7 @@ from vggcli.measure.profile import run_profile
 
 
 @click.command("profile")
+@threads_option
 @click.argument("image", required=False, type=click.Path(path_type=Path))
 @backend_option
 @click.option(

@@ -22,6 +22,7 @@ from vggcli.cli.options import (
     parse_steps,
     parse_style_layers,
     refuse_unused,
+    threads_option,
     weights_option,
 )
 from vggcli.cli.progress import StylizeProgress
@@ -37,6 +38,7 @@ from vggcli.style.runfiles import RunFiles, exclusive
 
 
 @click.command()
+@threads_option
 @click.argument("content", type=click.Path(path_type=Path))
 @click.argument(
     "styles", nargs=-1, required=True, type=click.Path(path_type=Path), metavar="STYLE..."

@@ -25,6 +25,7 @@ import numpy as np
 from vggcli.engine.network import Network
 from vggcli.measure.gradcheck import relative_error
 from vggcli.measure.layercases import conv_case, pool_case
+from vggcli.runtime import threads
 
 ESTIMATED_NOTE = (
     "over budget: forward estimated layer by layer from one output channel of each conv and "
@@ -232,6 +233,7 @@ def machine_info() -> dict:
     info = {
         "machine": platform.machine(),
         "cpus": os.cpu_count(),
+        "threads": threads.chosen(),
         "numpy": np.__version__,
         "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE"),
     }

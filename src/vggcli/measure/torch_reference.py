@@ -17,6 +17,7 @@ import numpy as np
 from vggcli.engine.backends.base import Backend, ConvCache, PoolCache
 from vggcli.engine.weightset import WeightSet
 from vggcli.errors import UsageError
+from vggcli.runtime import threads
 
 TORCH = "torch"
 
@@ -30,6 +31,7 @@ def load_torch():
             "torch is not installed; it is only an optional reference here "
             "(pip install torch, or `pip install vggcli[test]`)"
         ) from None
+    torch.set_num_threads(threads.chosen())  # compared on the same number of threads
     return torch
 
 

@@ -136,7 +136,8 @@ def machine_line(report) -> str:
     c = report.config
     info = c["machine"]
     return (
-        f"measured on {info['cpus']} CPUs · numpy {info['numpy']} · {info.get('blas', 'BLAS ?')}"
+        f"measured on {info['cpus']} CPUs, {info['threads']} threads · numpy {info['numpy']}"
+        f" · {info.get('blas', 'BLAS ?')}"
         f"\nOPENBLAS_CORETYPE={info['openblas_coretype'] or 'auto'}"
         f" · medians of {c['repeat']} runs after {c['warmup']} warm-up"
     )
