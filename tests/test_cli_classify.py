@@ -291,3 +291,25 @@ def test_a_narrow_table_shows_file_names_not_a_shared_prefix():
     assert short_names(["cat.png", "dog.png"]) == ("", ["cat.png", "dog.png"])
     assert short_names([f"{deep}/cat.png"]) == ("", [f"{deep}/cat.png"])
     assert short_names(["/x/cat.png", "rel/dog.png"]) == ("", ["/x/cat.png", "rel/dog.png"])
+
+
+def test_an_image_folder_in_the_imagefolder_layout(tiny_mat, tmp_path):
+    data = tmp_path / "val"
+    (data / "n02123045").mkdir(parents=True)  # WordNet id of class 281, "tabby, tabby cat"
+    (data / "n02123045" / "cat.png").write_bytes(Path(CAT).read_bytes())
+    (data / "7").mkdir()  # a class number
+    (data / "7" / "cat.png").write_bytes(Path(CAT).read_bytes())
+    (data / "7" / "notes.txt").write_text("not an image")  # reported in its row
+    (data / ".cache").mkdir()  # hidden: skipped
+    result = run("classify", "--file-list", data, "--weights", tiny_mat, "--json")
+    assert result.exit_code == 1  # one file could not be classified, as with a file list
+    rows = json.loads(result.stdout)["results"]
+    assert [(Path(r["image"]).relative_to(data).as_posix(), r["label_id"]) for r in rows] == [
+        ("7/cat.png", 7), ("7/notes.txt", 7), ("n02123045/cat.png", 281)
+    ]  # fmt: skip
+    assert rows[1]["error"] and json.loads(result.stdout)["summary"]["count"] == 3
+    (data / "kittens").mkdir()
+    assert_one_line_error(run("classify", "-f", data, "--weights", tiny_mat), "kittens")
+    empty = tmp_path / "empty"
+    (empty / "n02123045").mkdir(parents=True)
+    assert_one_line_error(run("classify", "-f", empty, "--weights", tiny_mat), "holds no images")

@@ -21,7 +21,7 @@ LAYERS = {  # the first name under vggcli → its layer (higher may import lower
     "cli": 8,
     "measure": 7,  # measures style transfer too (vgg bench stylize)
     "classify": 6,
-    "datasets": 6,
+    "datasets": 5,  # below classify, beside models (neither imports the other)
     "style": 6,
     "models": 5,
     "dlp": 4,

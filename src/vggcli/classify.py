@@ -8,7 +8,6 @@ calls; :class:`Classifier` runs the images one by one.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from vggcli import models
+from vggcli.datasets import read_dataset
 from vggcli.engine.labels import imagenet_labels
 from vggcli.engine.vgg19 import CLASSIFIER_INPUT
 from vggcli.engine.weightset import WeightSet
@@ -64,13 +64,6 @@ class Summary:
     top5_accuracy: float
     seconds: float
     failed: int = 0
-
-
-@dataclass(frozen=True)
-class LabeledImage:
-    path: Path
-    label_id: int
-    line: int
 
 
 def class_names(weights: WeightSet) -> tuple[str, ...]:
@@ -161,8 +154,7 @@ def open_classifier(
     classifier = Classifier(model, weights, resize_mode)
     todo: list[Job] = [(Path(p), None) for p in images]
     if file_list is not None:
-        entries = read_file_list(file_list, len(classifier.names))
-        todo += [(e.path, e.label_id) for e in entries]
+        todo += [(e.path, e.label_id) for e in read_dataset(file_list, len(classifier.names))]
     return classifier, todo
 
 
@@ -176,39 +168,3 @@ def summarize(results: list[ImageResult], seconds: float) -> Summary:
         seconds=seconds,
         failed=sum(r.error is not None for r in results),
     )
-
-
-def read_file_list(path: Path, n_classes: int = 1000) -> list[LabeledImage]:
-    """Parse a ``PATH LABEL`` list (one image per line; blank lines and ``#`` comments skipped).
-
-    Relative paths are relative to the list's folder. Every line is checked, and every image
-    must exist, before anything runs: UsageError names the first bad line.
-    """
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark is not part of line 1
-    except FileNotFoundError:
-        raise UsageError(f"file list not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise UsageError(f"cannot read the file list {path}: {e}") from None
-    entries = []
-    for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        parts = line.rsplit(maxsplit=1)
-        where = f"{path}:{number}"
-        if len(parts) != 2 or not re.fullmatch(r"-?[0-9]+", parts[1]):
-            raise UsageError(f"{where}: expected 'IMAGE LABEL' with a class number, got {line!r}")
-        label = int(parts[1])
-        if not 0 <= label < n_classes:
-            raise UsageError(f"{where}: label {label} is not a class number 0-{n_classes - 1}")
-        image = Path(parts[0]).expanduser()
-        if not image.is_absolute():
-            image = path.parent / image
-        if not image.is_file():
-            raise UsageError(f"{where}: image not found: {image}")
-        entries.append(LabeledImage(image, label, number))
-    if not entries:
-        raise UsageError(f"{path} lists no images")
-    return entries

@@ -35,9 +35,10 @@ from vggcli.errors import ImageError
     "--file-list",
     "-f",
     type=click.Path(path_type=Path),
-    metavar="FILE",
-    help="Lines 'IMAGE LABEL' (label = class number; paths relative to FILE): "
-    "report top-1/top-5 accuracy and time, like the manual's evaluate().",
+    metavar="FILE|DIR",
+    help="Lines 'IMAGE LABEL' (label = class number; paths relative to FILE), or a folder "
+    "with one sub-folder per class named by its WordNet id (n02123045) or number "
+    "(ImageFolder): report top-1/top-5 accuracy and time, like the manual's evaluate().",
 )
 @backend_option
 @click.option(
