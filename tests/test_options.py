@@ -57,6 +57,7 @@ NEEDS = {
 # options that take effect whenever they are accepted (arguments included)
 ALWAYS = {
     "classify": {"images", "file_list", "backend", "top", "resize_mode", "weights_spec", "threads"}
+    | {"results_path"}
     | {"as_json"},
     "fetch-weights": {"source", "from_file", "force"},
     "stylize": {"content", "styles", "output", "manual", "steps_text", "stages", "size_text"}

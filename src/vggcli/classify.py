@@ -8,6 +8,7 @@ calls; :class:`Classifier` runs the images one by one.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -48,6 +49,37 @@ class ImageResult:
     @property
     def top1(self) -> bool:
         return self.true_rank == 1
+
+    def to_dict(self) -> dict:
+        """Its JSON form: an item of ``--json``'s results, a line of ``--results``."""
+        item: dict = {"image": self.image}
+        if self.error is not None:
+            item.update(top=[], forward_seconds=None, error=self.error)
+        else:
+            item["top"] = [
+                {
+                    "rank": p.rank,
+                    "class_id": p.class_id,
+                    "label": p.label,
+                    "probability": p.probability,
+                }
+                for p in self.top
+            ]
+            item["forward_seconds"] = self.forward_seconds
+        if self.label_id is not None:
+            item["label_id"] = self.label_id
+            item["true_rank"] = self.true_rank
+        return item
+
+    @staticmethod
+    def from_dict(item: dict) -> ImageResult:
+        """Back from :meth:`to_dict` (a line of a results file being resumed)."""
+        top = [Prediction(**p) for p in item["top"]]
+        seconds = item["forward_seconds"] or 0.0
+        return ImageResult(
+            item["image"], top, seconds, item.get("label_id"), item.get("true_rank"),
+            item.get("error"),
+        )  # fmt: skip
 
     @property
     def top5(self) -> bool:
@@ -168,3 +200,32 @@ def summarize(results: list[ImageResult], seconds: float) -> Summary:
         seconds=seconds,
         failed=sum(r.error is not None for r in results),
     )
+
+
+def results_header(classifier: Classifier, todo: list[Job], top: int) -> dict:
+    """What a ``--results`` file belongs to: the model, the weights, the preprocessing, the
+    top-k kept and the images in order (their list's checksum)."""
+    weights = classifier.weights
+    listing = "\n".join(f"{path}\t{label}" for path, label in todo)
+    return {
+        "format": "vggcli classify results 1",
+        "backend": classifier.model.label,
+        "weights": weights.sha256 or weights.path or weights.description,
+        "resize": classifier.resize_mode,
+        "top": top,
+        "images": len(todo),
+        "list_sha256": hashlib.sha256(listing.encode()).hexdigest(),
+    }
+
+
+def resumed(records: list[dict], todo: list[Job]) -> list[ImageResult]:
+    """The results a results file already holds, checked to be the first images of ``todo``."""
+    done = []
+    for record, (path, _) in zip(records, todo, strict=False):
+        if not isinstance(record, dict) or record.get("image") != str(path):
+            break
+        try:
+            done.append(ImageResult.from_dict(record))
+        except (KeyError, TypeError, ValueError):
+            break
+    return done

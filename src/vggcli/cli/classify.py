@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from pathlib import Path
 
 import click
 
-from vggcli.classify import ImageResult, open_classifier, summarize
+from vggcli.classify import ImageResult, open_classifier, results_header, resumed, summarize
 from vggcli.cli import interrupts
 from vggcli.cli.exits import Exit
 from vggcli.cli.options import (
@@ -26,6 +27,7 @@ from vggcli.cli.progress import LayerBar
 from vggcli.cli.render.classify import classify_document, file_list_table, summary_table, topk_table
 from vggcli.cli.render.console import note, out, warn
 from vggcli.errors import ImageError
+from vggcli.storage.jsonl import JsonLines
 
 
 @click.command()
@@ -53,10 +55,19 @@ from vggcli.errors import ImageError
 @weights_option
 @click.option("--seed", default=0, show_default=True, type=SEED, help="Seed of --weights random.")
 @quant_params_option
+@click.option(
+    "--results",
+    "results_path",
+    type=click.Path(path_type=Path),
+    metavar="FILE.jsonl",
+    help="Write one JSON line per image as it finishes (in list order); the same command "
+    "again continues where a stop left it, classifying no image twice.",
+)
 @json_option
 def classify(
-    images, file_list, backend, top, resize_mode, weights_spec, seed, quant_params, as_json
-):
+    images, file_list, backend, top, resize_mode, weights_spec, seed, quant_params, results_path,
+    as_json,
+):  # fmt: skip
     """Classify IMAGE(s) with VGG19 and show the top classes.
 
     \b
@@ -106,17 +117,28 @@ def classify(
     started = time.perf_counter()
     interrupted = False
     work = sum(c.work for c in model.plan((1, 3, 224, 224), ("softmax",)))
+    saved = contextlib.ExitStack()
+    if results_path is not None:
+        written = saved.enter_context(
+            JsonLines(results_path, results_header(classifier, todo, top))
+        )
+        results = resumed(written.resume(), todo)
+        if results:
+            note(f"{results_path}: {len(results)} of {len(todo)} images done, continuing")
     try:
-        for path, label_id in todo:
-            with LayerBar(work, f"{path.name} [{model.name}]") as bar:
-                if file_list is None:
-                    result = classifier.classify(path, top, label_id, progress=bar)
-                else:
-                    result = classifier.classify_or_report(path, top, label_id, progress=bar)
-            results.append(result)
-            if not as_json and file_list is None:
-                out.print(topk_table(result))
-            interrupts.check()
+        with saved:
+            for path, label_id in todo[len(results) :]:
+                with LayerBar(work, f"{path.name} [{model.name}]") as bar:
+                    if file_list is None:
+                        result = classifier.classify(path, top, label_id, progress=bar)
+                    else:
+                        result = classifier.classify_or_report(path, top, label_id, progress=bar)
+                if results_path is not None:
+                    written.append(result.to_dict())
+                results.append(result)
+                if not as_json and file_list is None:
+                    out.print(topk_table(result))
+                interrupts.check()
     except KeyboardInterrupt:
         if file_list is None or not results:
             raise

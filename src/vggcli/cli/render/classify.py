@@ -110,27 +110,10 @@ def classify_document(
     document = {
         "backend": model.name,
         "weights": {"source": weights.source, "path": weights.path},
-        "results": [_image_result(r) for r in results],
+        "results": [r.to_dict() for r in results],
     }
     if model.details():
         document[model.name] = model.details()
     if summary is not None:
         document["summary"] = asdict(summary)  # count, top1/top5_accuracy, seconds, failed
     return document
-
-
-def _image_result(r: ImageResult) -> dict:
-    if r.error is not None:
-        failed = {"image": r.image, "top": [], "forward_seconds": None, "error": r.error}
-        return {**failed, **({"label_id": r.label_id} if r.label_id is not None else {})}
-    item = {
-        "image": r.image,
-        "top": [
-            {"rank": p.rank, "class_id": p.class_id, "label": p.label, "probability": p.probability}
-            for p in r.top
-        ],
-        "forward_seconds": r.forward_seconds,
-    }
-    if r.label_id is not None:
-        item["label_id"] = r.label_id
-    return item

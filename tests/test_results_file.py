@@ -1,0 +1,91 @@
+"""``vgg classify --results FILE.jsonl``: one line per image as it finishes, in list order, and
+the same command again continues where any stop left it, each image once, no torn line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.faults import kill_at
+from tests.test_cli_classify import CAT, assert_one_line_error, run
+from vggcli.cli.exits import Exit
+
+COFFEE = str(Path(CAT).parent / "coffee.png")
+
+
+@pytest.fixture
+def listing(tmp_path):
+    path = tmp_path / "val.txt"
+    path.write_text(
+        "".join(f"{image} {label}\n" for image, label in [(CAT, 281), (COFFEE, 967)] * 3)
+    )
+    return path
+
+
+def lines(path: Path) -> list[dict]:
+    """The records, without the times (they differ between runs)."""
+    found = [json.loads(line) for line in path.read_text().splitlines()]
+    for record in found[1:]:
+        record.pop("forward_seconds")
+    return found
+
+
+def classify(listing, results, tiny_mat, *extra):
+    return run("classify", "-f", listing, "--weights", tiny_mat, "--results", results, *extra)
+
+
+def test_one_line_per_image_and_nothing_twice(tiny_mat, listing, tmp_path):
+    results = tmp_path / "r.jsonl"
+    first = classify(listing, results, tiny_mat, "--json")
+    assert first.exit_code == 0, first.output
+    records = lines(results)
+    assert records[0]["format"] == "vggcli classify results 1" and len(records) == 7
+    assert [r["label_id"] for r in records[1:]] == [281, 967] * 3
+    document = json.loads(first.stdout)
+    again = classify(listing, results, tiny_mat, "--json")
+    assert "6 of 6 images done" in again.stderr
+    assert lines(results) == records  # nothing classified twice, nothing added
+    assert (
+        json.loads(again.stdout)["summary"]["top1_accuracy"] == document["summary"]["top1_accuracy"]
+    )
+
+
+@pytest.mark.parametrize("nth", [1, 3, 6])
+def test_a_kill_at_any_image_then_the_same_command(tiny_mat, listing, tmp_path, nth):
+    straight = tmp_path / "straight.jsonl"
+    assert classify(listing, straight, tiny_mat).exit_code == 0
+    results = tmp_path / "r.jsonl"
+    code = (
+        "from click.testing import CliRunner\nfrom vggcli.cli import main\n"
+        f"CliRunner().invoke(main, {['classify', '-f', str(listing), '--weights', str(tiny_mat), '--results', str(results)]!r})\n"  # noqa: E501
+    )
+    killed = kill_at("vggcli.classify:Classifier.classify_or_report", code, nth=nth)
+    assert killed.returncode == -9
+    assert len(lines(results)) == nth  # the header and the images before the kill
+    assert classify(listing, results, tiny_mat).exit_code == 0
+    assert lines(results) == lines(straight)
+
+
+def test_a_torn_last_line_is_written_again(tiny_mat, listing, tmp_path):
+    straight = tmp_path / "straight.jsonl"
+    assert classify(listing, straight, tiny_mat).exit_code == 0
+    results = tmp_path / "r.jsonl"
+    text = straight.read_text().splitlines(keepends=True)
+    results.write_text("".join(text[:3]) + text[3][: len(text[3]) // 2])  # killed mid-write
+    assert classify(listing, results, tiny_mat).exit_code == 0
+    assert lines(results) == lines(straight)
+
+
+def test_a_results_file_of_other_options_or_no_results_file_is_refused(tiny_mat, listing, tmp_path):
+    results = tmp_path / "r.jsonl"
+    assert classify(listing, results, tiny_mat).exit_code == 0
+    before = results.read_text()
+    other = classify(listing, results, tiny_mat, "--top", "3")
+    assert_one_line_error(other, "belongs to another run: top 5 in the file, 3 now")
+    assert other.exit_code == Exit.USAGE and results.read_text() == before
+    notes = tmp_path / "notes.txt"
+    notes.write_text("my notes\nmore\n")
+    assert_one_line_error(classify(listing, notes, tiny_mat), "is not a vggcli results file")
+    assert notes.read_text() == "my notes\nmore\n"  # never truncated
