@@ -247,16 +247,16 @@ def test_ctrl_c_during_a_file_list_prints_the_accuracy_so_far(tiny_mat, tmp_path
 
     listing = tmp_path / "val.txt"
     listing.write_text(f"{CAT} 281\n{EXAMPLES / 'coffee.png'} 967\n{EXAMPLES / 'rocket.jpg'} 657\n")
-    real = Classifier.classify
+    real = Classifier._forward
     calls = []
 
-    def interrupted(self, path, *args, **kw):
-        calls.append(path)
+    def interrupted(self, jobs, *args, **kw):
+        calls.append(jobs)
         if len(calls) == 2:
             raise KeyboardInterrupt
-        return real(self, path, *args, **kw)
+        return real(self, jobs, *args, **kw)
 
-    monkeypatch.setattr(Classifier, "classify", interrupted)
+    monkeypatch.setattr(Classifier, "_forward", interrupted)
     result = run("classify", "-f", listing, "--weights", tiny_mat)
     assert result.exit_code == 130
     assert "accuracy (interrupted: images so far)" in result.stdout

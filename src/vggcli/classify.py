@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -128,14 +131,71 @@ class Classifier:
         label_id: int | None = None,
         progress: Callable | None = None,
     ) -> ImageResult:
-        x = self.preprocess(path)
+        """One image: preprocess, forward, its top-k (ImageError when it cannot be read)."""
+        (result,) = self._forward([(path, label_id)], self.preprocess(path), top, progress)
+        return result
+
+    def classify_many(
+        self,
+        jobs: Sequence[Job],
+        top: int = 5,
+        batch_size: int = 1,
+        progress_for: Callable[[int, str], object] | None = None,
+    ) -> Iterator[ImageResult]:
+        """The results of ``jobs`` in order, ``batch_size`` images per forward pass; the next
+        images are decoded and resized in two background threads while the network runs (at
+        most two batches ahead). An image that cannot be read gets a result carrying the error
+        and the list goes on. ``progress_for(images, label)`` makes a progress callback for a
+        batch (a context manager)."""
+        ahead: deque = deque()
+        todo = iter(jobs)
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="vggcli-decode") as pool:
+
+            def refill() -> None:
+                while len(ahead) < 3 * batch_size:
+                    job = next(todo, None)
+                    if job is None:
+                        return
+                    ahead.append((job, pool.submit(self.preprocess, job[0])))
+
+            refill()
+            while ahead:
+                batch = [ahead.popleft() for _ in range(min(batch_size, len(ahead)))]
+                refill()
+                inputs, readable, results = [], [], {}
+                for k, ((path, label_id), future) in enumerate(batch):
+                    try:
+                        inputs.append(future.result())
+                        readable.append(k)
+                    except ImageError as e:
+                        results[k] = ImageResult(str(path), [], 0.0, label_id, None, str(e))
+                if inputs:
+                    jobs_read = [batch[k][0] for k in readable]
+                    label = f"{jobs_read[0][0].name}" + (
+                        f" +{len(jobs_read) - 1}" if len(jobs_read) > 1 else ""
+                    )
+                    bar = progress_for(len(inputs), label) if progress_for else nullcontext()
+                    with bar as report:
+                        done = self._forward(jobs_read, np.concatenate(inputs), top, report)
+                    results.update(zip(readable, done, strict=True))
+                yield from (results[k] for k in range(len(batch)))
+
+    def _forward(self, jobs, x: np.ndarray, top: int, progress) -> list[ImageResult]:
+        """x [N, 3, 224, 224] through the model; each image's result (the pass's time shared)."""
         start = time.perf_counter()
         with np.errstate(over="ignore", invalid="ignore"):  # a non-finite output is checked
             result = self.model.forward(x, taps=("softmax",), progress=progress)
         seconds = time.perf_counter() - start if result.seconds is None else result.seconds
-        probs = result.outputs["softmax"][0]
-        if not np.isfinite(probs).all():
-            raise NotFinite(models.where_not_finite(self.model, x))
+        probabilities = result.outputs["softmax"]
+        if not np.isfinite(probabilities).all():
+            bad = int(np.flatnonzero(~np.isfinite(probabilities).all(axis=1))[0])
+            raise NotFinite(models.where_not_finite(self.model, x[bad : bad + 1]))
+        return [
+            self._result(path, probs, seconds / len(jobs), top, label_id)
+            for (path, label_id), probs in zip(jobs, probabilities, strict=True)
+        ]
+
+    def _result(self, path, probs, seconds: float, top: int, label_id) -> ImageResult:
         order = np.argsort(-probs, kind="stable")
         top_k = [
             Prediction(rank, int(i), self.names[i], float(probs[i]))
@@ -145,16 +205,6 @@ class Classifier:
         if label_id is not None:
             true_rank = int(np.flatnonzero(order == label_id)[0]) + 1
         return ImageResult(str(path), top_k, seconds, label_id, true_rank)
-
-    def classify_or_report(
-        self, path: Path, top: int = 5, label_id: int | None = None, progress=None
-    ) -> ImageResult:
-        """:meth:`classify`, or a result carrying the error when the image cannot be read, so
-        that one damaged file does not end a list."""
-        try:
-            return self.classify(path, top, label_id, progress)
-        except ImageError as e:
-            return ImageResult(str(path), [], 0.0, label_id, None, error=str(e))
 
 
 Job = tuple[Path, "int | None"]

@@ -56,6 +56,14 @@ from vggcli.storage.jsonl import JsonLines
 @click.option("--seed", default=0, show_default=True, type=SEED, help="Seed of --weights random.")
 @quant_params_option
 @click.option(
+    "--batch-size",
+    type=click.IntRange(1, 256),
+    default=1,
+    show_default=True,
+    metavar="N",
+    help="Images per forward pass of a --file-list (decoded ahead in background threads).",
+)
+@click.option(
     "--results",
     "results_path",
     type=click.Path(path_type=Path),
@@ -65,8 +73,8 @@ from vggcli.storage.jsonl import JsonLines
 )
 @json_option
 def classify(
-    images, file_list, backend, top, resize_mode, weights_spec, seed, quant_params, results_path,
-    as_json,
+    images, file_list, backend, top, resize_mode, weights_spec, seed, quant_params, batch_size,
+    results_path, as_json,
 ):  # fmt: skip
     """Classify IMAGE(s) with VGG19 and show the top classes.
 
@@ -88,6 +96,9 @@ def classify(
             "quant_params": None
             if backend == "dlp"
             else "is for the dlp backend: give --backend dlp",
+            "batch_size": None
+            if file_list is not None and (batch_size == 1 or backend != "dlp")
+            else "is for --file-list on a backend that takes batches (dlp takes one image)",
         },
     )
     classifier, todo = open_classifier(
@@ -125,14 +136,20 @@ def classify(
         results = resumed(written.resume(), todo)
         if results:
             note(f"{results_path}: {len(results)} of {len(todo)} images done, continuing")
+
+    def bar(images: int, label: str) -> LayerBar:
+        return LayerBar(work * images, f"{label} [{model.name}]")
+
+    if file_list is None:  # images named on the command line: one unreadable one is an error
+        finished = (
+            classifier.classify(path, top, label_id, progress=bar(1, path.name))
+            for path, label_id in todo[len(results) :]
+        )
+    else:
+        finished = classifier.classify_many(todo[len(results) :], top, batch_size, bar)
     try:
         with saved:
-            for path, label_id in todo[len(results) :]:
-                with LayerBar(work, f"{path.name} [{model.name}]") as bar:
-                    if file_list is None:
-                        result = classifier.classify(path, top, label_id, progress=bar)
-                    else:
-                        result = classifier.classify_or_report(path, top, label_id, progress=bar)
+            for result in finished:
                 if results_path is not None:
                     written.append(result.to_dict())
                 results.append(result)
