@@ -56,6 +56,12 @@ MISTYPED = [
 ]  # fmt: skip
 
 
+@pytest.fixture(autouse=True)
+def elsewhere(tmp_path, monkeypatch):
+    """A mistyped output name (``-o ²``) is written in the current folder: not the project's."""
+    monkeypatch.chdir(tmp_path)
+
+
 @pytest.fixture
 def places(tmp_path):
     """Paths people give by mistake: a folder, a missing file, a symbolic link loop, a text
