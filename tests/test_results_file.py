@@ -106,3 +106,27 @@ def test_a_batched_run_gives_the_one_image_runs_probabilities(tiny_mat, listing,
     for a, b in zip(one, batched, strict=True):
         # float32: a batch's GEMMs add in other orders (up to 8e-6 seen at 0.5)
         assert max(abs(a[k] - b[k]) for k in a) <= 1e-4
+
+
+def test_compare_backends_on_the_same_list(tiny_mat, listing):
+    """The DLP lab's table: accuracy of each backend, top-1 agreement, |Δp| of the true class."""
+    result = run("classify", "-f", listing, "--weights", tiny_mat, "--compare",
+                 "img2col,winograd,dlp", "--json")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["backends"] == ["img2col", "winograd", "dlp"]
+    assert all(doc["summaries"][b]["count"] == 6 for b in doc["backends"])
+    float_pair, int8_pair = doc["agreement"]
+    assert (float_pair["a"], float_pair["b"], float_pair["images"]) == ("img2col", "winograd", 6)
+    assert float_pair["top1_agreement"] == 1.0 and float_pair["max_abs_dp_true"] < 1e-4
+    assert int8_pair["b"] == "dlp" and int8_pair["max_abs_dp_true"] >= int8_pair["mean_abs_dp_true"]
+    rows = {b: doc["results"][b] for b in doc["backends"]}
+    dp = [abs(x["true_probability"] - y["true_probability"])
+          for x, y in zip(rows["img2col"], rows["dlp"], strict=True)]  # fmt: skip
+    assert int8_pair["max_abs_dp_true"] == pytest.approx(max(dp))
+    table = run("classify", "-f", listing, "--weights", tiny_mat, "--compare", "img2col,dlp")
+    assert "dlp against img2col on 6 images: top-1 the same on" in table.stdout
+    assert_one_line_error(
+        run("classify", "-f", listing, "--weights", tiny_mat, "--compare", "dlp,dlp-pycnml"),
+        "two or more different backends",
+    )

@@ -48,6 +48,7 @@ class ImageResult:
     label_id: int | None = None
     true_rank: int | None = None  # 1 = predicted first
     error: str | None = None  # the image could not be read: no prediction
+    true_probability: float | None = None  # the probability of its class, when it has one
 
     @property
     def top1(self) -> bool:
@@ -72,6 +73,7 @@ class ImageResult:
         if self.label_id is not None:
             item["label_id"] = self.label_id
             item["true_rank"] = self.true_rank
+            item["true_probability"] = self.true_probability
         return item
 
     @staticmethod
@@ -81,7 +83,7 @@ class ImageResult:
         seconds = item["forward_seconds"] or 0.0
         return ImageResult(
             item["image"], top, seconds, item.get("label_id"), item.get("true_rank"),
-            item.get("error"),
+            item.get("error"), item.get("true_probability"),
         )  # fmt: skip
 
     @property
@@ -201,10 +203,11 @@ class Classifier:
             Prediction(rank, int(i), self.names[i], float(probs[i]))
             for rank, i in enumerate(order[:top], start=1)
         ]
-        true_rank = None
+        true_rank = true_probability = None
         if label_id is not None:
             true_rank = int(np.flatnonzero(order == label_id)[0]) + 1
-        return ImageResult(str(path), top_k, seconds, label_id, true_rank)
+            true_probability = float(probs[label_id])
+        return ImageResult(str(path), top_k, seconds, label_id, true_rank, None, true_probability)
 
 
 Job = tuple[Path, "int | None"]
@@ -279,3 +282,31 @@ def resumed(records: list[dict], todo: list[Job]) -> list[ImageResult]:
         except (KeyError, TypeError, ValueError):
             break
     return done
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """Two backends on the same labelled images: how often their top-1 classes agree, and how
+    far apart the probabilities of the true class are (mean and largest |Δp|), over the images
+    both could read."""
+
+    a: str
+    b: str
+    images: int
+    top1_agreement: float
+    mean_abs_dp_true: float
+    max_abs_dp_true: float
+
+
+def agreement(a: str, results_a: list[ImageResult], b: str, results_b: list[ImageResult]):
+    """The :class:`Agreement` of two backends' results on the same list, in the same order."""
+    pairs = [
+        (x, y)
+        for x, y in zip(results_a, results_b, strict=True)
+        if x.error is None and y.error is None and x.true_probability is not None
+    ]
+    if not pairs:
+        return Agreement(a, b, 0, 0.0, 0.0, 0.0)
+    same = sum(x.top[0].class_id == y.top[0].class_id for x, y in pairs)
+    dp = [abs(x.true_probability - y.true_probability) for x, y in pairs]
+    return Agreement(a, b, len(pairs), same / len(pairs), sum(dp) / len(dp), max(dp))

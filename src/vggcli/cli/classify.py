@@ -9,7 +9,15 @@ from pathlib import Path
 
 import click
 
-from vggcli.classify import ImageResult, open_classifier, results_header, resumed, summarize
+from vggcli import models
+from vggcli.classify import (
+    ImageResult,
+    agreement,
+    open_classifier,
+    results_header,
+    resumed,
+    summarize,
+)
 from vggcli.cli import interrupts
 from vggcli.cli.exits import Exit
 from vggcli.cli.options import (
@@ -24,9 +32,16 @@ from vggcli.cli.options import (
     weights_option,
 )
 from vggcli.cli.progress import LayerBar
-from vggcli.cli.render.classify import classify_document, file_list_table, summary_table, topk_table
+from vggcli.cli.render.classify import (
+    classify_document,
+    compare_document,
+    compare_table,
+    file_list_table,
+    summary_table,
+    topk_table,
+)
 from vggcli.cli.render.console import note, out, warn
-from vggcli.errors import ImageError
+from vggcli.errors import ImageError, UsageError
 from vggcli.storage.jsonl import JsonLines
 
 
@@ -71,10 +86,16 @@ from vggcli.storage.jsonl import JsonLines
     help="Write one JSON line per image as it finishes (in list order); the same command "
     "again continues where a stop left it, classifying no image twice.",
 )
+@click.option(
+    "--compare",
+    metavar="A,B,…",
+    help="Run the --file-list on two or more backends (e.g. winograd,dlp): the accuracy of "
+    "each, how often their top-1 agree, and how far apart the true class's probabilities are.",
+)
 @json_option
 def classify(
     images, file_list, backend, top, resize_mode, weights_spec, seed, quant_params, batch_size,
-    results_path, as_json,
+    results_path, compare, as_json,
 ):  # fmt: skip
     """Classify IMAGE(s) with VGG19 and show the top classes.
 
@@ -86,7 +107,9 @@ def classify(
       vgg classify --file-list examples/val.txt
       vgg classify examples/chelsea.png --json --top 1000
       vgg classify examples/chelsea.png --backend dlp --quant-params quant.npz
+      vgg classify --file-list examples/val.txt --compare winograd,dlp
     """
+    names = [n.strip() for n in compare.split(",")] if compare else [backend]
     refuse_unused(
         click.get_current_context(),
         {
@@ -94,13 +117,26 @@ def classify(
             if weights_spec == "random"
             else "seeds --weights random; these weights are not random",
             "quant_params": None
-            if backend == "dlp"
+            if "dlp" in names
             else "is for the dlp backend: give --backend dlp",
+            "compare": None
+            if file_list is not None and not images
+            else "measures accuracy on labelled images: give --file-list and no IMAGE",
+            "backend": None
+            if not compare
+            else "is one backend: with --compare A,B name them all there",
+            "results_path": None
+            if not compare
+            else "keeps one backend's results: run each backend with its own --results",
             "batch_size": None
-            if file_list is not None and (batch_size == 1 or backend != "dlp")
+            if file_list is not None and (batch_size == 1 or "dlp" not in names)
             else "is for --file-list on a backend that takes batches (dlp takes one image)",
         },
     )
+    if compare:
+        compare_backends(names, file_list, top, resize_mode, weights_spec, seed, quant_params,
+                         batch_size, as_json)  # fmt: skip
+        return
     classifier, todo = open_classifier(
         images,
         file_list,
@@ -176,3 +212,35 @@ def classify(
             f"{len(failed)} of {len(results)} images could not be classified "
             f"(first: {failed[0].error})"
         )
+
+
+def compare_backends(names, file_list, top, resize_mode, weights_spec, seed, quant_params,
+                     batch_size, as_json) -> None:  # fmt: skip
+    """``--compare A,B,…``: the file list on every backend, then the table of the lab report."""
+    if len(names) < 2 or len({models.choice(n).name for n in names}) != len(names):
+        raise UsageError("--compare takes two or more different backends, A,B")
+    runs = {}
+    for name in names:
+        classifier, todo = open_classifier(
+            (), file_list, name, weights_spec, seed=seed, quant_params=quant_params,
+            resize_mode=resize_mode, notify=note,
+        )  # fmt: skip
+        model = classifier.model
+        work = sum(c.work for c in model.plan((1, 3, 224, 224), ("softmax",)))
+        started = time.perf_counter()
+        results = list(
+            classifier.classify_many(
+                todo, top, 1 if name == "dlp" else batch_size,
+                lambda n, label, m=model, w=work: LayerBar(w * n, f"{label} [{m.name}]"),
+            )
+        )  # fmt: skip
+        runs[model.name] = (classifier, results, summarize(results, time.perf_counter() - started))
+    first, *others = runs
+    agreements = [agreement(first, runs[first][1], o, runs[o][1]) for o in others]
+    if as_json:
+        emit_json(compare_document(runs, agreements))
+    else:
+        out.print(compare_table(runs, agreements))
+    failed = [r for _, results, _ in runs.values() for r in results if r.error]
+    if failed:
+        raise ImageError(f"{len(failed)} images could not be classified (first: {failed[0].error})")

@@ -117,3 +117,34 @@ def classify_document(
     if summary is not None:
         document["summary"] = asdict(summary)  # count, top1/top5_accuracy, seconds, failed
     return document
+
+
+def compare_table(runs: dict, agreements) -> Table:
+    """``--compare``: accuracy per backend, then how each agrees with the first."""
+    table = Table(title="accuracy per backend", title_justify="left", title_style="bold")
+    table.add_column("backend")
+    for name in ("images", "top-1", "top-5", "unreadable", "seconds"):
+        table.add_column(name, justify="right")
+    for classifier, _, s in runs.values():
+        table.add_row(
+            classifier.model.label, str(s.count), f"{s.top1_accuracy:.4f}",
+            f"{s.top5_accuracy:.4f}", str(s.failed), f"{s.seconds:.1f}",
+        )  # fmt: skip
+    lines = [
+        f"{a.b} against {a.a} on {a.images} images: top-1 the same on {a.top1_agreement:.2%}, "
+        f"true class |Δp| mean {a.mean_abs_dp_true:.2e}, largest {a.max_abs_dp_true:.2e}"
+        for a in agreements
+    ]
+    table.caption = "\n".join(lines)
+    table.caption_justify = "left"
+    return table
+
+
+def compare_document(runs: dict, agreements) -> dict:
+    """{"backends", "summaries": {name: summary}, "agreement": [...], "results": {name: [...]}}."""
+    return {
+        "backends": list(runs),
+        "summaries": {name: asdict(s) for name, (_, _, s) in runs.items()},
+        "agreement": [asdict(a) for a in agreements],
+        "results": {name: [r.to_dict() for r in results] for name, (_, results, _) in runs.items()},
+    }
