@@ -136,6 +136,7 @@ CHEAP = {
     "content_layers": ["relu2_1", "relu4_2", "fc7"],
     "style_blend": ["1,1", "0.5,0.5", "1"],
     "init": ["noise", "content", "random", CAT],
+    "cluster_text": ["local", "local:0", "tcp://", "udp://x"],  # fail before a cluster starts
 }
 
 

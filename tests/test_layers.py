@@ -20,6 +20,7 @@ LAYERS = {  # the first name under vggcli → its layer (higher may import lower
     "__main__": 9,
     "cli": 8,
     "measure": 7,  # measures style transfer too (vgg bench stylize)
+    "cluster": 7,  # runs classify and style on Dask workers
     "classify": 6,
     "datasets": 5,  # below classify, beside models (neither imports the other)
     "style": 6,

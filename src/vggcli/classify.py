@@ -2,8 +2,8 @@
 
 The model is whatever ``--backend`` builds (:class:`vggcli.models.Model`): its
 ``forward(x, ("softmax",))`` gives the probabilities. The forward pass alone is timed, as the
-manual's performance figure. :func:`open_classifier` and :func:`jobs` are what ``vgg classify``
-calls; :class:`Classifier` runs the images one by one.
+manual's performance figure. :func:`open_classifier` is what ``vgg classify`` calls (a
+:class:`Setup` built, the images listed); :class:`Classifier` runs them, one by one or in batches.
 """
 
 from __future__ import annotations
@@ -214,29 +214,44 @@ Job = tuple[Path, "int | None"]
 """An image to classify and its class number when known (from a file list)."""
 
 
+@dataclass(frozen=True)
+class Setup:
+    """What a :class:`Classifier` is built from: ``--backend``, ``--weights`` (a spec that
+    :func:`vggcli.weights.resolve.resolve_weights` takes), its seed, ``--quant-params`` and
+    ``--resize``. Small and picklable: cluster workers get it and build the classifier once."""
+
+    backend: str
+    weights_spec: str | None = None
+    seed: int = 0
+    quant_params: Path | None = None
+    resize_mode: str = "stretch"
+
+    def build(self, notify: Callable[[str], None] | None = None) -> Classifier:
+        models.require(self.backend)
+        weights = resolve_weights(
+            self.weights_spec, need_classifier=True, seed=self.seed, notify=notify
+        )
+        model = models.build_model(
+            self.backend, weights, quant_params=self.quant_params, notify=notify
+        )
+        return Classifier(model, weights, self.resize_mode)
+
+
 def open_classifier(
     images: Sequence[Path],
     file_list: Path | None,
-    backend: str,
-    weights_spec: str | None,
-    *,
-    seed: int = 0,
-    quant_params: Path | None = None,
-    resize_mode: str = "stretch",
+    setup: Setup,
     notify: Callable[[str], None] | None = None,
 ) -> tuple[Classifier, list[Job]]:
-    """What ``vgg classify`` runs: the classifier (the weights of ``weights_spec`` on the model
-    of ``--backend``) and the images, each IMAGE then each line of the file list. Every image is
-    checked to exist before anything slow starts."""
+    """What ``vgg classify`` runs: the classifier of ``setup`` and the images, each IMAGE then
+    each line of the file list. Every image is checked to exist before anything slow starts."""
     if not images and file_list is None:
         raise UsageError("give at least one IMAGE or --file-list FILE")
     for path in images:
         if not Path(path).exists():
             raise ImageError(f"image not found: {path}")
-    models.require(backend)
-    weights = resolve_weights(weights_spec, need_classifier=True, seed=seed, notify=notify)
-    model = models.build_model(backend, weights, quant_params=quant_params, notify=notify)
-    classifier = Classifier(model, weights, resize_mode)
+    models.require(setup.backend)
+    classifier = setup.build(notify)
     todo: list[Job] = [(Path(p), None) for p in images]
     if file_list is not None:
         todo += [(e.path, e.label_id) for e in read_dataset(file_list, len(classifier.names))]

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
 
 from vggcli import models
 from vggcli.classify import (
+    Classifier,
     ImageResult,
+    Job,
+    Setup,
     agreement,
     open_classifier,
     results_header,
@@ -24,6 +29,7 @@ from vggcli.cli.options import (
     SEED,
     backend_option,
     emit_json,
+    given,
     json_option,
     quant_params_option,
     refuse_unused,
@@ -31,7 +37,7 @@ from vggcli.cli.options import (
     threads_option,
     weights_option,
 )
-from vggcli.cli.progress import LayerBar
+from vggcli.cli.progress import ImageBar, LayerBar
 from vggcli.cli.render.classify import (
     classify_document,
     compare_document,
@@ -41,7 +47,9 @@ from vggcli.cli.render.classify import (
     topk_table,
 )
 from vggcli.cli.render.console import note, out, warn
+from vggcli.cluster.connect import ClusterSpec
 from vggcli.errors import ImageError, UsageError
+from vggcli.runtime import threads
 from vggcli.storage.jsonl import JsonLines
 
 
@@ -92,10 +100,27 @@ from vggcli.storage.jsonl import JsonLines
     help="Run the --file-list on two or more backends (e.g. winograd,dlp): the accuracy of "
     "each, how often their top-1 agree, and how far apart the true class's probabilities are.",
 )
+@click.option(
+    "--cluster",
+    "cluster_text",
+    metavar="tcp://HOST:PORT|local:N",
+    help="Send the --file-list in chunks to a Dask cluster's workers (a scheduler's address), "
+    "or to N worker processes started here; needs pip install 'vggcli[cluster]' "
+    "(docs/cluster.md).",
+)
+@click.option(
+    "--chunk-size",
+    type=click.IntRange(1, 100_000),
+    default=16,
+    show_default=True,
+    metavar="N",
+    help="Images per task sent to a --cluster worker: a worker that dies costs one chunk.",
+)
 @json_option
+@click.pass_context
 def classify(
-    images, file_list, backend, top, resize_mode, weights_spec, seed, quant_params, batch_size,
-    results_path, compare, as_json,
+    ctx, images, file_list, backend, top, resize_mode, weights_spec, seed, quant_params,
+    batch_size, results_path, compare, cluster_text, chunk_size, as_json,
 ):  # fmt: skip
     """Classify IMAGE(s) with VGG19 and show the top classes.
 
@@ -108,10 +133,11 @@ def classify(
       vgg classify examples/chelsea.png --json --top 1000
       vgg classify examples/chelsea.png --backend dlp --quant-params quant.npz
       vgg classify --file-list examples/val.txt --compare winograd,dlp
+      vgg classify --file-list imagenet/val --results val.jsonl --cluster local:2
     """
     names = [n.strip() for n in compare.split(",")] if compare else [backend]
     refuse_unused(
-        click.get_current_context(),
+        ctx,
         {
             "seed": None
             if weights_spec == "random"
@@ -131,22 +157,25 @@ def classify(
             "batch_size": None
             if file_list is not None and (batch_size == 1 or "dlp" not in names)
             else "is for --file-list on a backend that takes batches (dlp takes one image)",
+            "cluster_text": None
+            if file_list is not None and not images
+            else "sends a --file-list to workers: give --file-list and no IMAGE",
+            "chunk_size": None if cluster_text else "is the work of a --cluster task: give one",
         },
     )
-    if compare:
-        compare_backends(names, file_list, top, resize_mode, weights_spec, seed, quant_params,
-                         batch_size, as_json)  # fmt: skip
-        return
-    classifier, todo = open_classifier(
-        images,
-        file_list,
-        backend,
-        weights_spec,
-        seed=seed,
-        quant_params=quant_params,
-        resize_mode=resize_mode,
-        notify=note,
+    runner = Runner(
+        top,
+        batch_size,
+        ClusterSpec.parse(cluster_text) if cluster_text else None,
+        chunk_size,
+        threads.chosen() if given(ctx, "threads") else None,
     )
+    if compare:
+        compare_backends(names, file_list, runner, weights_spec, seed, quant_params,
+                         resize_mode, as_json)  # fmt: skip
+        return
+    setup = Setup(backend, weights_spec, seed, quant_params, resize_mode)
+    classifier, todo = open_classifier(images, file_list, setup, notify=note)
     model, weights = classifier.model, classifier.weights
     top = min(top, len(classifier.names))
     if not as_json:
@@ -173,16 +202,16 @@ def classify(
         if results:
             note(f"{results_path}: {len(results)} of {len(todo)} images done, continuing")
 
-    def bar(images: int, label: str) -> LayerBar:
-        return LayerBar(work * images, f"{label} [{model.name}]")
-
     if file_list is None:  # images named on the command line: one unreadable one is an error
         finished = (
-            classifier.classify(path, top, label_id, progress=bar(1, path.name))
+            classifier.classify(
+                path, top, label_id, progress=LayerBar(work, f"{path.name} [{model.name}]")
+            )
             for path, label_id in todo[len(results) :]
         )
     else:
-        finished = classifier.classify_many(todo[len(results) :], top, batch_size, bar)
+        saved.enter_context(counted := ImageBar(len(todo), len(results)))
+        finished = runner.run(classifier, setup, todo[len(results) :], counted)
     try:
         with saved:
             for result in finished:
@@ -214,27 +243,20 @@ def classify(
         )
 
 
-def compare_backends(names, file_list, top, resize_mode, weights_spec, seed, quant_params,
-                     batch_size, as_json) -> None:  # fmt: skip
+def compare_backends(names, file_list, runner, weights_spec, seed, quant_params, resize_mode,
+                     as_json) -> None:  # fmt: skip
     """``--compare A,B,…``: the file list on every backend, then the table of the lab report."""
     if len(names) < 2 or len({models.choice(n).name for n in names}) != len(names):
         raise UsageError("--compare takes two or more different backends, A,B")
     runs = {}
     for name in names:
-        classifier, todo = open_classifier(
-            (), file_list, name, weights_spec, seed=seed, quant_params=quant_params,
-            resize_mode=resize_mode, notify=note,
-        )  # fmt: skip
-        model = classifier.model
-        work = sum(c.work for c in model.plan((1, 3, 224, 224), ("softmax",)))
+        setup = Setup(name, weights_spec, seed, quant_params, resize_mode)
+        classifier, todo = open_classifier((), file_list, setup, notify=note)
         started = time.perf_counter()
-        results = list(
-            classifier.classify_many(
-                todo, top, 1 if name == "dlp" else batch_size,
-                lambda n, label, m=model, w=work: LayerBar(w * n, f"{label} [{m.name}]"),
-            )
-        )  # fmt: skip
-        runs[model.name] = (classifier, results, summarize(results, time.perf_counter() - started))
+        with ImageBar(len(todo), description=classifier.model.name) as counted:
+            results = list(runner.run(classifier, setup, todo, counted))
+        elapsed = time.perf_counter() - started
+        runs[classifier.model.name] = (classifier, results, summarize(results, elapsed))
     first, *others = runs
     agreements = [agreement(first, runs[first][1], o, runs[o][1]) for o in others]
     if as_json:
@@ -244,3 +266,71 @@ def compare_backends(names, file_list, top, resize_mode, weights_spec, seed, qua
     failed = [r for _, results, _ in runs.values() for r in results if r.error]
     if failed:
         raise ImageError(f"{len(failed)} images could not be classified (first: {failed[0].error})")
+
+
+@dataclasses.dataclass(frozen=True)
+class Runner:
+    """How a file list runs: ``top`` classes kept, ``batch_size`` images per forward pass, here
+    or on a ``cluster`` in chunks of ``chunk_size``, with ``threads`` per worker (None: their
+    cores)."""
+
+    top: int
+    batch_size: int
+    cluster: ClusterSpec | None
+    chunk_size: int
+    threads: int | None
+
+    def run(
+        self, classifier: Classifier, setup: Setup, todo: list[Job], counted: ImageBar
+    ) -> Iterator[ImageResult]:
+        """The results of ``todo`` in list order, as they come; ``counted`` advanced."""
+        batch = 1 if classifier.model.name == "dlp" else self.batch_size
+        if self.cluster is None:
+            work = sum(c.work for c in classifier.model.plan((1, 3, 224, 224), ("softmax",)))
+
+            def bar(images: int, label: str) -> LayerBar:
+                return LayerBar(work * images, f"{label} [{classifier.model.name}]")
+
+            for result in classifier.classify_many(todo, self.top, batch, bar):
+                counted.advance()
+                yield result
+            return
+        from vggcli.cluster.connect import connect
+        from vggcli.cluster.ordered import in_order
+        from vggcli.cluster.tasks import classify_chunk
+
+        worker_threads = self.cluster.worker_threads(self.threads)
+        # whole batches per chunk: the same images share a forward pass as in a local run
+        size = -(-self.chunk_size // batch) * batch
+        note(
+            f"cluster {self.cluster.label} · chunks of {size} images · "
+            f"{worker_threads or 'all its cores'} threads per worker"
+        )
+        everywhere = dataclasses.replace(
+            setup,
+            weights_spec=_absolute(setup.weights_spec),
+            quant_params=_absolute(setup.quant_params),
+        )
+        jobs = [(str(Path(path).absolute()), label) for path, label in todo]
+        with contextlib.ExitStack() as stack:
+            client = stack.enter_context(connect(self.cluster, worker_threads))
+            found = in_order(
+                client, classify_chunk, jobs, size, everywhere, self.top, batch,
+                worker_threads,
+            )  # fmt: skip
+            stack.enter_context(contextlib.closing(found))  # cancelled before the client closes
+            for (path, _), (sent, _), item in zip(todo, jobs, found, strict=False):
+                result = ImageResult.from_dict(item)
+                result.image = str(path)  # as the list gave it, as a local run writes it
+                if result.error is not None:
+                    result.error = result.error.replace(sent, str(path))
+                counted.advance()
+                yield result
+
+
+def _absolute(spec):
+    """A path that a worker can read wherever it runs (a shared folder); other specs as
+    they are (each worker resolves 'matconvnet' or 'random' itself)."""
+    if spec is not None and Path(spec).exists():
+        return Path(spec).absolute() if isinstance(spec, Path) else str(Path(spec).absolute())
+    return spec

@@ -48,6 +48,50 @@ class LayerBar:
         self.close()
 
 
+class ImageBar:
+    """Images done out of a list: a tqdm bar on a terminal; else (a log file, nohup) a line
+    every :attr:`every` seconds with the rate and the time left, so that a long evaluation
+    shows it is alive wherever its output goes."""
+
+    every = 10.0
+
+    def __init__(self, total: int, done: int = 0, description: str = "classify") -> None:
+        self.total, self.done, self.start_done = total, done, done
+        self.description = description
+        self.started = self.last_line = time.perf_counter()
+        self.bar = None
+        if err.is_terminal:
+            self.bar = tqdm(
+                total=total, initial=done, desc=description, unit="img", dynamic_ncols=True
+            )
+
+    def advance(self, images: int = 1) -> None:
+        self.done += images
+        if self.bar is not None:
+            self.bar.update(images)
+            return
+        now = time.perf_counter()
+        if now - self.last_line >= self.every and self.done < self.total:
+            self.last_line = now
+            rate = (self.done - self.start_done) / (now - self.started)
+            left = duration((self.total - self.done) / rate) if rate else "?"
+            err.print(
+                f"{self.description}: {self.done}/{self.total} images · {rate:.3g}/s · "
+                f"{left} left",
+                soft_wrap=True,
+            )
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+    def __enter__(self) -> ImageBar:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
 class ByteBar:
     """A tqdm bar for a download or a checksum, fed with (done, total) byte counts."""
 

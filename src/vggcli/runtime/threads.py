@@ -34,6 +34,11 @@ def use(threads: int | None) -> int:
     return _chosen
 
 
+def applied() -> bool:
+    """Whether :func:`use` has set the limit in this process."""
+    return _chosen is not None
+
+
 def chosen() -> int:
     """The number of threads the maths uses (the last :func:`use`, else :func:`available`)."""
     return _chosen or available()

@@ -1,0 +1,102 @@
+"""``--cluster tcp://HOST:PORT`` (a running Dask scheduler) or ``--cluster local:N`` (N worker
+processes started here for the command's duration)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from vggcli.errors import UsageError, VggError
+from vggcli.runtime import threads
+
+INSTALL = "pip install 'vggcli[cluster]'"
+LOCAL = re.compile(r"local:([0-9]{1,4})")
+
+
+class ClusterError(VggError):
+    """The cluster cannot be reached, or its work failed for a reason that is not an image's."""
+
+
+@dataclass(frozen=True)
+class ClusterSpec:
+    """Where the work goes: ``address`` of a scheduler, or ``local`` worker processes."""
+
+    address: str | None = None
+    local: int = 0
+
+    @staticmethod
+    def parse(text: str) -> ClusterSpec:
+        text = text.strip()
+        match = LOCAL.fullmatch(text)
+        if match:
+            workers = int(match[1])
+            if not 1 <= workers <= 256:
+                raise UsageError(f"--cluster local:N takes 1 to 256 workers, not {workers}")
+            return ClusterSpec(local=workers)
+        if re.fullmatch(r"(tcp|tls|ucx|inproc)://\S+", text):
+            return ClusterSpec(address=text)
+        raise UsageError(
+            f"--cluster {text!r}: give a scheduler's address (tcp://HOST:8786) or local:N"
+        )
+
+    @property
+    def label(self) -> str:
+        return self.address or f"local:{self.local}"
+
+    def worker_threads(self, requested: int | None) -> int | None:
+        """Maths threads per worker: ``--threads`` when given; for ``local:N`` this process's
+        cores shared between the N workers, so that they never ask for more threads than
+        cores; else None (each worker uses its own cores, see :func:`.tasks.apply_threads`)."""
+        if requested:
+            return requested
+        if self.local:
+            return max(1, threads.available() // self.local)
+        return None
+
+
+def _distributed():
+    try:
+        import distributed
+    except ImportError:
+        raise UsageError(f"--cluster needs Dask's distributed package: {INSTALL}") from None
+    return distributed
+
+
+@contextlib.contextmanager
+def connect(spec: ClusterSpec, per_worker_threads: int | None) -> Iterator:
+    """A ``distributed.Client`` for ``spec``, closed (and a local cluster shut down) on exit.
+    Each worker runs one task at a time: its maths is parallel through its BLAS threads."""
+    distributed = _distributed()
+    quiet = {"silence_logs": logging.ERROR}
+    with contextlib.ExitStack() as stack:
+        if spec.local:
+            # the workers' BLAS starts with as many threads as they will use
+            environ = {
+                name: str(per_worker_threads)
+                for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+            }
+            import dask
+
+            stack.enter_context(dask.config.set({"distributed.nanny.pre-spawn-environ": environ}))
+            try:
+                cluster = stack.enter_context(
+                    distributed.LocalCluster(
+                        n_workers=spec.local,
+                        threads_per_worker=1,
+                        processes=True,
+                        dashboard_address=None,
+                        **quiet,
+                    )
+                )
+            except (OSError, RuntimeError) as e:
+                raise ClusterError(f"cannot start {spec.local} local workers: {e}") from None
+            client = stack.enter_context(distributed.Client(cluster))
+        else:
+            try:
+                client = stack.enter_context(distributed.Client(spec.address, timeout="10s"))
+            except (OSError, TimeoutError) as e:
+                raise ClusterError(f"cannot reach the scheduler at {spec.address}: {e}") from None
+        yield client
