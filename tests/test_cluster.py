@@ -53,9 +53,24 @@ def test_a_local_cluster_writes_the_local_runs_results_line_for_line(tiny_mat, t
                   "--chunk-size", "3", "--json")  # fmt: skip
     stdout, stderr = cluster.communicate(timeout=120)
     assert cluster.returncode == 1, stderr
-    assert "Traceback" not in stderr and "cluster local:2 · chunks of 4 images" in stderr
+    assert "Traceback" not in stderr and "cluster local:2 · 2 workers, 1 thread each · 4 images per task" in stderr
     assert lines(tmp_path / "cluster.jsonl") == lines(tmp_path / "here.jsonl")
     assert json.loads(stdout)["summary"]["failed"] == 1
+
+
+def test_a_running_scheduler_by_its_address(tiny_mat, tmp_path):
+    from distributed import LocalCluster
+
+    val = listing(tmp_path, 3)
+    here = run("classify", "-f", val, "--weights", tiny_mat, "--results", tmp_path / "here.jsonl")
+    assert here.exit_code == 1
+    with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None) as cluster:
+        command = vgg("classify", "-f", val, "--weights", tiny_mat, "--results",
+                      tmp_path / "there.jsonl", "--cluster", cluster.scheduler_address)  # fmt: skip
+        _, stderr = command.communicate(timeout=120)
+    assert command.returncode == 1, stderr
+    assert "1 worker, each its host's cores shared · 16 images per task" in stderr
+    assert lines(tmp_path / "there.jsonl") == lines(tmp_path / "here.jsonl")
 
 
 def workers(parent: int) -> list[int]:
@@ -68,9 +83,9 @@ def workers(parent: int) -> list[int]:
             command = (entry / "cmdline").read_bytes().decode(errors="replace")
         except (OSError, ValueError):
             continue
-        if int(stat.rsplit(")", 1)[1].split()[1]) == parent and "spawn_main" in command:
-            if "resource_tracker" not in command:
-                found.append(int(entry.name))
+        child = int(stat.rsplit(")", 1)[1].split()[1]) == parent
+        if child and "spawn_main" in command and "resource_tracker" not in command:
+            found.append(int(entry.name))
     return found
 
 
@@ -96,7 +111,7 @@ def test_a_worker_killed_mid_run_costs_no_result(tiny_mat, tmp_path):
     while command.poll() is None and not restarted:  # its nanny starts another worker
         restarted = any(pid not in victims for pid in workers(command.pid))
         time.sleep(0.02)
-    stdout, stderr = command.communicate(timeout=180)
+    _, stderr = command.communicate(timeout=180)
     assert restarted, "the run ended before the killed worker was replaced"
     assert command.returncode == 1, stderr  # the unreadable image, as in the local run
     assert "Traceback" not in stderr

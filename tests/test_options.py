@@ -41,6 +41,8 @@ NEEDS = {
     ("stylize", "max_side"): ([*STYLIZE, "--max-side", "64"], "--size"),
     ("stylize", "force"): ([*STYLIZE, "--resume", "s.npz", "--force"], "--resume"),
     ("stylize", "style_blend"): ([*STYLIZE, "--style-blend", "1"], "two or more"),
+    ("stylize", "cluster_text"): ([*STYLIZE, "--cluster", "local:2"], "a folder or a .txt list"),
+    ("stylize", "resume"): (["stylize", "examples", PAINTING, "--resume", "s.npz"], "again"),
     ("bench", "layer"): (["bench", "vgg19", "--layer", "conv1_1"], "bench conv or pool"),
     ("bench", "shape_text"): (["bench", "vgg19", "--shape", "1x3x8x8"], "bench conv or pool"),
     ("bench", "size_text"): (["bench", "conv", "--shape", "1x3x8x8", "--size", "64"], "--shape"),
@@ -67,7 +69,7 @@ ALWAYS = {
     "stylize": {"content", "styles", "output", "manual", "steps_text", "stages", "size_text"}
     | {"style_scale", "content_layers", "style_layers", "alpha", "beta", "tv_weight"}
     | {"pooling", "optimizer", "init", "clip", "checkpoint_every", "preserve_colors"}
-    | {"resume", "quiet", "backend", "weights_spec", "threads"},
+    | {"quiet", "backend", "weights_spec", "threads"},
     "bench": {"kind", "compare", "repeat", "warmup", "budget", "as_json", "threads"},
     "profile": {"image", "backend", "size_text", "backward", "repeat", "weights_spec", "as_json"}
     | {"threads"},

@@ -295,37 +295,27 @@ class Runner:
                 counted.advance()
                 yield result
             return
-        from vggcli.cluster.connect import connect
-        from vggcli.cluster.ordered import in_order
+        from vggcli.cluster.ordered import on_cluster
         from vggcli.cluster.tasks import classify_chunk
 
-        worker_threads = self.cluster.worker_threads(self.threads)
-        # whole batches per chunk: the same images share a forward pass as in a local run
-        size = -(-self.chunk_size // batch) * batch
-        note(
-            f"cluster {self.cluster.label} · chunks of {size} images · "
-            f"{worker_threads or 'all its cores'} threads per worker"
-        )
+        size = -(-self.chunk_size // batch) * batch  # whole batches, as in a local run
         everywhere = dataclasses.replace(
             setup,
             weights_spec=_absolute(setup.weights_spec),
             quant_params=_absolute(setup.quant_params),
         )
         jobs = [(str(Path(path).absolute()), label) for path, label in todo]
-        with contextlib.ExitStack() as stack:
-            client = stack.enter_context(connect(self.cluster, worker_threads))
-            found = in_order(
-                client, classify_chunk, jobs, size, everywhere, self.top, batch,
-                worker_threads,
-            )  # fmt: skip
-            stack.enter_context(contextlib.closing(found))  # cancelled before the client closes
-            for (path, _), (sent, _), item in zip(todo, jobs, found, strict=False):
-                result = ImageResult.from_dict(item)
-                result.image = str(path)  # as the list gave it, as a local run writes it
-                if result.error is not None:
-                    result.error = result.error.replace(sent, str(path))
-                counted.advance()
-                yield result
+        found = on_cluster(
+            self.cluster, self.threads, classify_chunk, jobs, size, everywhere, self.top, batch,
+            what=f"{size} images", notify=note,
+        )  # fmt: skip
+        for (path, _), (sent, _), item in zip(todo, jobs, found, strict=False):
+            result = ImageResult.from_dict(item)
+            result.image = str(path)  # as the list gave it, as a local run writes it
+            if result.error is not None:
+                result.error = result.error.replace(sent, str(path))
+            counted.advance()
+            yield result
 
 
 def _absolute(spec):

@@ -10,6 +10,7 @@ again.
 
 from __future__ import annotations
 
+import contextlib
 import signal
 
 _requested = False
@@ -35,3 +36,14 @@ def check() -> None:
     """Raise KeyboardInterrupt if an interruption was requested (and maybe lost on the way)."""
     if _requested:
         raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def deferred():
+    """Ignore Ctrl-C and SIGTERM while the files of an interrupted run are written."""
+    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -55,14 +55,16 @@ class ImageBar:
 
     every = 10.0
 
-    def __init__(self, total: int, done: int = 0, description: str = "classify") -> None:
+    def __init__(
+        self, total: int, done: int = 0, description: str = "classify", noun: str = "images"
+    ) -> None:
         self.total, self.done, self.start_done = total, done, done
-        self.description = description
+        self.description, self.noun = description, noun
         self.started = self.last_line = time.perf_counter()
         self.bar = None
         if err.is_terminal:
             self.bar = tqdm(
-                total=total, initial=done, desc=description, unit="img", dynamic_ncols=True
+                total=total, initial=done, desc=description, unit=noun[:3], dynamic_ncols=True
             )
 
     def advance(self, images: int = 1) -> None:
@@ -76,8 +78,7 @@ class ImageBar:
             rate = (self.done - self.start_done) / (now - self.started)
             left = duration((self.total - self.done) / rate) if rate else "?"
             err.print(
-                f"{self.description}: {self.done}/{self.total} images · {rate:.3g}/s · "
-                f"{left} left",
+                f"{self.description}: {self.done}/{self.total} images · {rate:.3g}/s · {left} left",
                 soft_wrap=True,
             )
 

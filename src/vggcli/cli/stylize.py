@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import signal
 import sys
 import time
 from pathlib import Path
@@ -11,6 +9,7 @@ from pathlib import Path
 import click
 
 from vggcli.cli import interrupts
+from vggcli.cli.album import stylize_album
 from vggcli.cli.exits import Exit
 from vggcli.cli.options import (
     SEED,
@@ -28,7 +27,10 @@ from vggcli.cli.options import (
 from vggcli.cli.progress import StylizeProgress
 from vggcli.cli.render.console import err, note, out, warn
 from vggcli.cli.render.stylize import loss_curve, stylize_plan, stylize_summary
+from vggcli.cluster.connect import ClusterSpec
 from vggcli.errors import Diverged
+from vggcli.runtime import threads
+from vggcli.style.album import is_album
 from vggcli.style.job import open_run
 from vggcli.style.objective import StyleOptions
 from vggcli.style.optim import LBFGS, OPTIMIZERS
@@ -39,7 +41,7 @@ from vggcli.style.runfiles import RunFiles, exclusive
 
 @click.command()
 @threads_option
-@click.argument("content", type=click.Path(path_type=Path))
+@click.argument("content", type=click.Path(path_type=Path), metavar="CONTENT")
 @click.argument(
     "styles", nargs=-1, required=True, type=click.Path(path_type=Path), metavar="STYLE..."
 )
@@ -48,7 +50,8 @@ from vggcli.style.runfiles import RunFiles, exclusive
     "--output",
     type=click.Path(path_type=Path),
     help="Output image (.png/.jpg…); default CONTENT-STYLE.png here. Next to it: "
-    ".csv loss history, .loss.png chart, .state.npz to resume.",
+    ".csv loss history, .loss.png chart, .state.npz to resume. With many pictures: the "
+    "folder they go into (default CONTENT-STYLE/).",
 )
 @click.option(
     "--manual",
@@ -180,14 +183,25 @@ from vggcli.style.runfiles import RunFiles, exclusive
     "state and checkpoints are deleted first); without it such a run is refused.",
 )
 @click.option("-q", "--quiet", is_flag=True, help="No progress, no notes: only the summary.")
+@click.option(
+    "--cluster",
+    "cluster_text",
+    metavar="tcp://HOST:PORT|local:N",
+    help="With many pictures: one per task on a Dask cluster's workers (a scheduler's "
+    "address), or on N worker processes started here (docs/cluster.md).",
+)
 @backend_option
 @weights_option
 @click.pass_context
 def stylize(ctx, content, styles, output, manual, steps_text, stages, size_text, max_side,
             style_scale, style_blend, content_layers, style_layers, alpha, beta, tv_weight,
             pooling, optimizer, lr, init, noise, seed, clip, checkpoint_every, checkpoint_dir,
-            preserve_colors, resume, force, quiet, backend, weights_spec):  # fmt: skip
+            preserve_colors, resume, force, quiet, cluster_text, backend,
+            weights_spec):  # fmt: skip
     """Paint CONTENT in the style of STYLE (Gatys et al.; lab manual §3.3).
+
+    CONTENT is a picture, or many: a folder (every picture in it) or a .txt list of paths,
+    each stylised into the -o folder; the same command again continues such a run.
 
     By default: L-BFGS with the pixels kept in 0–255, coarse to fine (256 then 512 for a
     512-pixel picture), about a minute on two cores. --manual is the lab manual's run.
@@ -201,6 +215,7 @@ def stylize(ctx, content, styles, output, manual, steps_text, stages, size_text,
       vgg stylize china.jpg starry_night.jpg turner_shipwreck.jpg \\
         --style-blend 0.7,0.3
       vgg stylize china.jpg starry_night.jpg --resume china-starry_night.state.npz
+      vgg stylize album/ starry_night.jpg -o album-starry/ --cluster local:2
 
     Ctrl-C (or SIGTERM) saves the image and the state; --resume continues from there
     exactly, as if never stopped.
@@ -210,9 +225,16 @@ def stylize(ctx, content, styles, output, manual, steps_text, stages, size_text,
         backend = MANUAL["backend"]
     optimizer = optimizer or preset["optimizer"]
     init = init or preset["init"]
+    many = is_album(content)
     refuse_unused(
         ctx,
         {
+            "cluster_text": None
+            if many
+            else "sends many pictures to workers: give a folder or a .txt list as CONTENT",
+            "resume": None
+            if not many
+            else "continues one picture; a run of many continues by itself: run it again",
             "lr": None
             if OPTIMIZERS[optimizer].takes_lr
             else f"is the step size of adam; {optimizer} chooses its own: give --optimizer adam",
@@ -223,11 +245,15 @@ def stylize(ctx, content, styles, output, manual, steps_text, stages, size_text,
             if init in ("noise", "random")
             else f"seeds the noise of --init noise or random; this run starts from {init}",
             "checkpoint_dir": None
-            if checkpoint_every
-            else "is where checkpoints go; --checkpoint-every 0 writes none",
+            if checkpoint_every and not many
+            else "is where checkpoints go; --checkpoint-every 0 writes none"
+            if not many
+            else "is one picture's; with many, each picture's are beside it",
             "force": None
-            if resume is None
-            else "replaces an earlier run and --resume continues it: give one of the two",
+            if resume is None and not many
+            else "replaces an earlier run and --resume continues it: give one of the two"
+            if not many
+            else "replaces one picture's run; for many, give another -o folder",
             "style_blend": None
             if len(styles) > 1
             else "weights several style images against each other: give two or more",
@@ -260,6 +286,13 @@ def stylize(ctx, content, styles, output, manual, steps_text, stages, size_text,
         stages=stages or preset["stages"],
         steps=parse_steps(steps_text) if steps_text else preset["steps"],
     )
+    if many:
+        settings = {"backend": backend, "weights_spec": weights_spec,
+                    "preserve_colors": preserve_colors}  # fmt: skip
+        cluster = ClusterSpec.parse(cluster_text) if cluster_text else None
+        chosen = threads.chosen() if given(ctx, "threads") else None
+        stylize_album(job, output, settings, checkpoint_every, cluster, chosen, quiet)
+        return
     output = output or Path(f"{content.stem}-{'+'.join(s.stem for s in styles)}.png")
     files = RunFiles(output, checkpoint_dir, checkpoint_every)
     ctx.with_resource(exclusive(files))  # held until the command ends
@@ -300,7 +333,7 @@ def stylize(ctx, content, styles, output, manual, steps_text, stages, size_text,
         raise
     except KeyboardInterrupt:
         progress.close()
-        with _interrupts_deferred():
+        with interrupts.deferred():
             run.save(interrupted=True)
         err.print(
             f"interrupted at step {run.state.step}: saved {files.output} and {files.state}\n"
@@ -326,14 +359,3 @@ def stylize(ctx, content, styles, output, manual, steps_text, stages, size_text,
     out.print(loss_curve([r[0] for r in final.history], [r[4] for r in final.history]))
     # recoloured (--preserve-colors), the saved picture is not what was optimised: judge that
     run.check_improved(run.optimised_losses() if preserve_colors else saved)
-
-
-@contextlib.contextmanager
-def _interrupts_deferred():
-    """Ignore Ctrl-C and SIGTERM while the files of an interrupted run are written."""
-    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)

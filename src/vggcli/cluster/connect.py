@@ -100,3 +100,13 @@ def connect(spec: ClusterSpec, per_worker_threads: int | None) -> Iterator:
             except (OSError, TimeoutError) as e:
                 raise ClusterError(f"cannot reach the scheduler at {spec.address}: {e}") from None
         yield client
+
+
+def slots_per_host(client) -> dict[str, int]:
+    """The task slots (Dask threads) of the cluster's workers on each host ("tcp://10.0.0.5"):
+    what :func:`vggcli.cluster.tasks.apply_threads` divides a machine's cores by."""
+    slots: dict[str, int] = {}
+    for address, worker in client.scheduler_info()["workers"].items():
+        host = address.rsplit(":", 1)[0]
+        slots[host] = slots.get(host, 0) + int(worker.get("nthreads", 1))
+    return slots

@@ -11,10 +11,12 @@ taken twice, because each chunk's result is taken once, by its position.
 
 from __future__ import annotations
 
+import contextlib
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from vggcli.cluster.connect import ClusterError
+from vggcli.cluster.connect import ClusterError, ClusterSpec, connect, slots_per_host
 
 
 def chunks(items: Sequence, size: int) -> list[Sequence]:
@@ -31,8 +33,9 @@ def in_order(
     from distributed import KilledWorker, as_completed
 
     pieces = chunks(items, size)
+    token = uuid.uuid4().hex[:12]  # the keys of this call's chunks, unlike any other's
     futures = [
-        client.submit(function, piece, *args, pure=False, key=f"vggcli-chunk-{k}-{id(items)}")
+        client.submit(function, piece, *args, pure=False, key=f"vggcli-chunk-{k}-{token}")
         for k, piece in enumerate(pieces)
     ]
     position = {future.key: k for k, future in enumerate(futures)}
@@ -61,3 +64,35 @@ def in_order(
         pending = [f for f in futures if not f.done()]
         if pending:
             client.cancel(pending)
+
+
+def on_cluster(
+    spec: ClusterSpec,
+    requested_threads: int | None,
+    function: Callable[..., list],
+    items: Sequence,
+    size: int,
+    *args: Any,
+    what: str,
+    notify: Callable[[str], None],
+) -> Iterator[Any]:
+    """:func:`in_order` on the cluster of ``spec``, connected for the iteration's length;
+    ``function(chunk, *args, threads)`` gets the maths threads its worker is to use
+    (``--threads``, else :meth:`ClusterSpec.worker_threads`, else the cores of its host shared
+    between the host's task slots). ``what``: the chunk in words, for the note."""
+    per_worker = spec.worker_threads(requested_threads)
+    with connect(spec, per_worker) as client:
+        maths = per_worker or slots_per_host(client)
+        workers = len(client.scheduler_info()["workers"])
+        threads = (
+            f"{per_worker} thread{'s' * (per_worker != 1)} each"
+            if per_worker
+            else "each its host's cores shared"
+        )
+        notify(
+            f"cluster {spec.label} · {workers} worker{'s' * (workers != 1)}, {threads} · "
+            f"{what} per task"
+        )
+        found = in_order(client, function, items, size, *args, maths)
+        with contextlib.closing(found):  # its chunks cancelled before the client closes
+            yield from found

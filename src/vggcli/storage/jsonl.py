@@ -21,11 +21,15 @@ from vggcli.storage.locks import locked
 
 class JsonLines:
     """``path``'s records after ``header``; use as a context manager around :meth:`resume`
-    and :meth:`append` (it holds the file's lock)."""
+    and :meth:`append` (it holds the file's lock). ``remedy``: what to do when the file belongs
+    to other options."""
 
-    def __init__(self, path: Path, header: dict) -> None:
+    def __init__(
+        self, path: Path, header: dict, remedy: str = "give another --results file"
+    ) -> None:
         self.path = Path(path)
-        self.header = header
+        self.header = json.loads(json.dumps(header))  # as it reads back: tuples are lists
+        self.remedy = remedy
         self._lock = contextlib.ExitStack()
         self._fd: int | None = None
 
@@ -107,6 +111,6 @@ class JsonLines:
         ]
         if differences:
             raise UsageError(
-                f"{self.path} belongs to another run: {'; '.join(differences)}; give another "
-                "--results file, or the same options"
+                f"{self.path} belongs to another run: {'; '.join(differences)}; "
+                f"{self.remedy}, or the same options"
             )

@@ -155,6 +155,15 @@ class Stylization:
         return self._score(x)
 
 
+def load_network(
+    backend: str, weights_spec: str | None, pooling: str, notify=None
+) -> tuple[WeightSet, models.Model]:
+    """The weights of ``weights_spec`` and the model ``backend`` builds on them for style
+    transfer (gradients, ``pooling``)."""
+    weights = resolve_weights(weights_spec, need_classifier=False, notify=notify)
+    return weights, models.build_model(backend, weights, need_gradients=True, pooling=pooling)
+
+
 def open_run(
     job: StylizeJob,
     files: RunFiles,
@@ -165,17 +174,18 @@ def open_run(
     preserve_colors: bool = False,
     force: bool = False,
     notify: Callable[[str], None] | None = None,
+    network: tuple[WeightSet, models.Model] | None = None,
 ) -> Stylization:
     """Check the outputs, load weights and images, compute the targets: a run ready to go.
     ``force``: replace the files of an earlier run with the same output name (else a
-    UsageError, unless ``resume``)."""
+    UsageError, unless ``resume``); ``network``: the weights and model of
+    :func:`load_network`, when they are already loaded (many pictures, one network)."""
     for path in (job.content, *job.styles):
         if not Path(path).exists():
             raise ImageError(f"image not found: {path}")
     models.require(backend, need_gradients=True)
     files.check(resume=resume is not None, force=force)
-    weights = resolve_weights(weights_spec, need_classifier=False, notify=notify)
-    model = models.build_model(backend, weights, need_gradients=True, pooling=job.options.pooling)
+    weights, model = network or load_network(backend, weights_spec, job.options.pooling, notify)
     if notify:
         notify(f"weights: {weights.description}")
         notify(f"backend {model.label} · computing the targets")

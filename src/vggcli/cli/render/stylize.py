@@ -100,3 +100,30 @@ def loss_curve(steps: list[float], totals: list[float], width: int = 60, height:
     lines.append("          └" + "─" * columns)
     lines.append(f"           step {first:.0f}{' ' * max(1, columns - 14)}{last:.0f}")
     return Text("\n".join(lines), style="cyan")
+
+
+def album_table(records: list[dict], folder, seconds: float) -> Table:
+    """The end of a many-picture run: one row per picture (its output, steps, time, the saved
+    picture's loss, why it stopped or what went wrong)."""
+    table = Table(title=f"stylized into {folder}", title_justify="left", title_style="bold")
+    for name, justify in (("output", "left"), ("steps", "right"), ("time", "right"),
+                          ("loss", "right"), ("stopped", "left")):  # fmt: skip
+        table.add_column(name, justify=justify, overflow="fold")
+    for record in records:
+        failed = record.get("error")
+        table.add_row(
+            record["output"],
+            "" if failed else str(record["steps"]),
+            duration(record["seconds"]),
+            "" if failed else f"{record['loss']:.3g}",
+            Text(failed, style="red") if failed else _short(record.get("stop_reason")),
+        )
+    done = sum(1 for r in records if not r.get("error"))
+    table.caption = f"{done} of {len(records)} pictures · {duration(seconds)} in this run"
+    return table
+
+
+def _short(reason: str | None) -> str:
+    """A stop reason's first clause: 'made the 2 steps asked for (5 evaluations)' → 'made the 2
+    steps asked for'."""
+    return (reason or "").split(" (")[0]
