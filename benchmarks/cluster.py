@@ -174,8 +174,12 @@ def main() -> None:
     parser.add_argument("--batch-sizes", default="1", help="local runs, e.g. 1,8")
     parser.add_argument("--workers", type=int, default=2, help="--cluster local:N")
     parser.add_argument("--chunk-size", type=int, default=16)
-    parser.add_argument("--tasks", type=int, default=1000, help="chunks timed for the scheduler")
+    parser.add_argument(
+        "--tasks", type=int, default=1000, help="chunks timed for the scheduler (0: none)"
+    )
     parser.add_argument("--skip-runs", action="store_true", help="only the scheduler's cost")
+    parser.add_argument("--only", help="these configurations, e.g. 'batch 1' or local:2")
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each configuration")
     parser.add_argument("--out", type=Path, default=ROOT / "out" / "cluster.json")
     options = parser.parse_args()
     figures: dict = {
@@ -193,22 +197,30 @@ def main() -> None:
             str(options.chunk_size),
         ]  # fmt: skip
         for name, args in ({} if options.skip_runs else configurations).items():
-            figures["runs"][name] = found = timed_run(args)
-            print(
-                f"{name:>10}: {found['images']} images in {found['wall_seconds']:.0f} s = "
-                f"{found['images_per_second_wall']:.2f} images/s (forward passes "
-                f"{found['forward_seconds']:.0f} s); peak memory "
-                f"{found['peak_rss_command'] / 2**30:.2f} GB"
-                + "".join(f", worker {rss / 2**30:.2f} GB" for rss in found["peak_rss_workers"]),
-                flush=True,
-            )
-    figures["scheduler"] = cost = scheduler_cost(options.workers, options.tasks, options.chunk_size)
-    print(
-        f"scheduler: {cost['seconds_per_chunk_queued'] * 1e3:.2f} ms per chunk of "
-        f"{options.chunk_size} queued, {cost['seconds_per_chunk_alone'] * 1e3:.1f} ms alone"
-    )
-    figures["append_seconds"] = append = append_cost(500)
-    print(f"results file: {append * 1e3:.2f} ms per record (written and fsynced)")
+            if options.only and name not in options.only.split(","):
+                continue
+            for _ in range(options.repeat):
+                found = timed_run(args)
+                figures["runs"].setdefault(name, []).append(found)
+                print(
+                    f"{name:>10}: {found['images']} images in {found['wall_seconds']:.0f} s = "
+                    f"{found['images_per_second_wall']:.2f} images/s (forward passes "
+                    f"{found['forward_seconds']:.0f} s); peak memory "
+                    f"{found['peak_rss_command'] / 2**30:.2f} GB"
+                    + "".join(
+                        f", worker {rss / 2**30:.2f} GB" for rss in found["peak_rss_workers"]
+                    ),
+                    flush=True,
+                )
+    if options.tasks:
+        cost = scheduler_cost(options.workers, options.tasks, options.chunk_size)
+        figures["scheduler"] = cost
+        print(
+            f"scheduler: {cost['seconds_per_chunk_queued'] * 1e3:.2f} ms per chunk of "
+            f"{options.chunk_size} queued, {cost['seconds_per_chunk_alone'] * 1e3:.1f} ms alone"
+        )
+        figures["append_seconds"] = append = append_cost(500)
+        print(f"results file: {append * 1e3:.2f} ms per record (written and fsynced)")
     options.out.parent.mkdir(parents=True, exist_ok=True)
     options.out.write_text(json.dumps(figures, indent=1))
     print(f"figures in {options.out}")

@@ -7,7 +7,10 @@ Rows (best of --repeat rounds after a warm-up round, each engine in turn, one pr
 2. the 16 conv forwards at 224, summed (each layer on the input the network gives it);
 3. the 16 conv backwards at 224, input gradient only, summed;
 4. one style step at 192x320 (forward to relu5_1, backward to the image, one Adam update);
-5. one style step at 512x512.
+5. one style step at 512x512;
+
+and the throughput of VGG19 at 224 in images per second at batch 1, at `vgg classify
+--batch-size`'s default and at batch 8, each engine against torch at the same batch size.
 
 Then peak resident memory of `vgg classify` (224) and `vgg stylize` (192x320 and 512x512),
 each a fresh process on a full-size weights folder in the cache format, and the start-up of
@@ -73,6 +76,7 @@ TARGETS = {  # figure → the target ratio winograd / torch
     "style step 512x512": 0.75,
 }
 LAYER_ROUNDS = 2  # single layers: rounds of --repeat runs each
+THROUGHPUT_BATCH = 8  # measured beside batch 1 and the default batch
 PAUSE = 0.1  # seconds between two timed calls: lets the other library's threads go idle
 RSS_TARGETS_MB = {"stylize 512x512": 1536}
 
@@ -99,6 +103,13 @@ def _best(sides: list[list], rounds: int, per_call: int = 1) -> list[list[float]
     return best
 
 
+def default_batch_size() -> int:
+    """`vgg classify --batch-size`'s default."""
+    from vggcli.cli.classify import classify
+
+    return next(p.default for p in classify.params if p.name == "batch_size")
+
+
 def measure(repeat: int, style_repeat: int) -> dict:
     """In this process: every row for each engine and torch, in seconds; per-layer times."""
     from vggcli.measure.torch_reference import TorchVGG, load_torch
@@ -114,6 +125,12 @@ def measure(repeat: int, style_repeat: int) -> dict:
     sides = [[lambda n=n: n.forward(x, ["softmax"])] for n in networks]
     sides.append([lambda: reference.forward(x, ["softmax"])])
     rows["vgg19 forward 224"] = [sum(b) for b in _best(sides, repeat)]
+    throughput = {1: [1 / t for t in rows["vgg19 forward 224"]]}
+    for batch in sorted({default_batch_size(), THROUGHPUT_BATCH} - {1}):
+        xb = random_input((batch, 3, 224, 224))
+        sides = [[lambda n=n, xb=xb: n.forward(xb, ["softmax"])] for n in networks]
+        sides.append([lambda xb=xb: reference.forward(xb, ["softmax"])])
+        throughput[batch] = [batch / sum(b) for b in _best(sides, max(1, repeat // 2))]
     layers = _conv_layers(networks, x, repeat, torch)
     for what in ("forward", "backward"):
         name = f"16 conv {what}s 224" if what == "forward" else "16 conv backwards (dx) 224"
@@ -122,6 +139,7 @@ def measure(repeat: int, style_repeat: int) -> dict:
         rows[f"style step {size[0]}x{size[1]}"] = _style_step(networks, size, style_repeat, torch)
     return {
         "rows": rows,
+        "throughput": throughput,
         "layers": layers,
         "layer_names": [la.name for la in networks[0].layers if la.kind == "conv"],
         "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE"),
@@ -277,6 +295,12 @@ def print_table(name: str, figures: dict) -> None:
         mark = "met" if ratio <= TARGETS[row] else "not met"
         cells = "".join(f"{t * 1e3:8.1f}ms" for t in times)
         print(f"  {row:28}{cells} {ratio:8.2f}x {'≤' + format(TARGETS[row], '.2f'):>7} {mark}")
+    print(f"\n  throughput, VGG19 at 224 (images/s; `vgg classify --batch-size` default "
+          f"{default_batch_size()})")  # fmt: skip
+    for batch, rates in figures["throughput"].items():
+        cells = "".join(f"{r:9.2f}/s" for r in rates)
+        ratios = " ".join(f"{e} {rates[-1] / r:.2f}x" for e, r in zip(ENGINES, rates, strict=False))
+        print(f"  {'batch ' + str(batch):28}{cells}  time vs torch: {ratios}")
     print(f"\n  per layer at 224, ms (forward | input gradient): {' / '.join((*ENGINES, 'torch'))}")
     fwd, bwd = figures["layers"]["forward"], figures["layers"]["backward"]
     for k, layer in enumerate(figures["layer_names"]):

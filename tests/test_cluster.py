@@ -53,7 +53,8 @@ def test_a_local_cluster_writes_the_local_runs_results_line_for_line(tiny_mat, t
                   "--chunk-size", "3", "--json")  # fmt: skip
     stdout, stderr = cluster.communicate(timeout=120)
     assert cluster.returncode == 1, stderr
-    assert "Traceback" not in stderr and "cluster local:2 · 2 workers, 1 thread each · 4 images per task" in stderr
+    assert "Traceback" not in stderr
+    assert "cluster local:2 · 2 workers, 1 thread each · 4 images per task" in stderr
     assert lines(tmp_path / "cluster.jsonl") == lines(tmp_path / "here.jsonl")
     assert json.loads(stdout)["summary"]["failed"] == 1
 

@@ -18,7 +18,7 @@ from vggcli.style.job import Stylization
 from vggcli.style.objective import Objective, StyleOptions, pixel_bounds
 from vggcli.style.optim import LBFGS, Adam
 from vggcli.style.prepare import StylizeJob, prepare
-from vggcli.style.stages import auto_stage_count, plan, upsample
+from vggcli.style.stages import DEFAULT_STOP, StopRule, auto_stage_count, plan, upsample
 from vggcli.weights.matconvnet import read_matconvnet
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -26,11 +26,15 @@ CONTENT, STYLE = EXAMPLES / "china.jpg", EXAMPLES / "starry_night.jpg"
 
 
 def test_stage_plans():
-    assert auto_stage_count((341, 512)) == 2 and auto_stage_count((192, 320)) == 1
+    assert auto_stage_count((341, 512)) == 2 and auto_stage_count((192, 320)) == 2
+    assert auto_stage_count((170, 255)) == 1 and auto_stage_count((256, 256)) == 2
     assert auto_stage_count((683, 1024)) == 3 and auto_stage_count((40, 1024)) == 1
     stages = plan((341, 512), None, None, LBFGS())
     assert [s.size for s in stages] == [(170, 256), (341, 512)]
-    assert [s.steps for s in stages] == [40, 50]
+    assert [s.steps for s in stages] == list(LBFGS.default_steps)
+    assert [s.steps for s in plan((192, 320), None, None, LBFGS())] == list(LBFGS.small_steps)
+    assert [s.stop for s in stages] == [None, DEFAULT_STOP]  # the last stage ends when done
+    assert [s.stop for s in plan((341, 512), None, (40, 50), LBFGS())] == [None, None]
     assert [s.shallow for s in stages] == [False, False]
     # the default layers: the last stage of several follows the gradient through relu4_2
     assert [s.shallow for s in plan((341, 512), None, None, LBFGS(), True)] == [False, True]
@@ -43,6 +47,16 @@ def test_stage_plans():
         plan((40, 512), 2, None, LBFGS())
     with pytest.raises(UsageError, match="steps for 3 stages, the run has 2"):
         plan((341, 512), 2, (1, 2, 3), LBFGS())
+
+
+def test_the_stop_rule_watches_the_relative_fall_over_its_window():
+    rule = StopRule(window=3, threshold=0.01)
+    assert rule.reason([100.0, 90.0, 80.0]) is None  # fewer steps than its window
+    assert rule.reason([100.0, 90.0, 80.0, 70.0]) is None  # 30% in 3 steps: going on
+    reason = rule.reason([100.0, 99.9, 99.8, 99.5])
+    assert reason == "done: the loss fell by 0.50% over the last 3 steps, less than 1%"
+    assert rule.reason([5.0, 4.0, 3.0, 2.0, 1.99, 1.985, 1.984]) is not None
+    assert rule.reason([0.0] * 5) is not None  # nothing left to lower
 
 
 def test_upsampling_keeps_values_and_constants():
@@ -78,6 +92,34 @@ def test_a_two_stage_run_records_each_stage_at_its_size(tiny_mat, tmp_path):
     assert "about" in result.stderr  # the estimated duration, before the first step
     assert "stages" in result.stdout and "32x40 → 64x80" in result.stdout
     assert "saved picture" in result.stdout
+
+
+@pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
+def test_the_defaults_stop_when_done_and_say_why(tiny_mat, tmp_path, monkeypatch, optimizer):
+    from vggcli.style import stages
+
+    monkeypatch.setattr(stages, "DEFAULT_STOP", StopRule(window=2, threshold=0.9))
+    result = stylize(tmp_path, tiny_mat, "--stages", "2", "--optimizer", optimizer)
+    assert result.exit_code == 0, result.output
+    cap = (LBFGS() if optimizer == "lbfgs" else Adam()).steps_for((64, 80))
+    assert f"2 stages: 32x40 ({cap[0]}) → 64x80 (≤{cap[1]})" in result.stderr
+    assert f"at most {sum(cap)} steps" in result.stderr and "at most" in result.stderr
+    assert "the last stage until the loss falls by less than 90% in 2 steps" in result.stderr
+    history = rows(tmp_path / "out.csv")
+    last = [int(r["step"]) for r in history if r["size"] == "64x80"]
+    assert last == list(range(cap[0], cap[0] + 3))  # its window of 2 steps, then done
+    assert "done: the loss fell by" in result.stdout and "less than 90%" in result.stdout
+
+
+def test_steps_given_explicitly_mean_exactly_that(tiny_mat, tmp_path, monkeypatch):
+    from vggcli.style import stages
+
+    monkeypatch.setattr(stages, "DEFAULT_STOP", StopRule(window=1, threshold=1.0))
+    result = stylize(tmp_path, tiny_mat, "--stages", "2", "-n", "2,4")
+    assert result.exit_code == 0, result.output
+    assert "2 stages: 32x40 (2) → 64x80 (4) · lbfgs · 6 steps · about" in result.stderr
+    assert [int(r["step"]) for r in rows(tmp_path / "out.csv")][-1] == 6
+    assert "made the 4 steps asked for" in result.stdout  # in its last stage
 
 
 @pytest.mark.parametrize(

@@ -64,15 +64,16 @@ from vggcli.style.runfiles import RunFiles, exclusive
     "--steps",
     "steps_text",
     metavar="N|N1,N2,…",
-    help="Steps per stage (one number: every stage); a resumed run continues up to them. "
-    f"Default: {LBFGS.default_steps[0]} per coarse stage and {LBFGS.default_steps[1]} at "
-    "the last with lbfgs (1000 with --manual).",
+    help="Steps per stage (one number: every stage), exactly; a resumed run continues up to "
+    f"them. Default with lbfgs: {LBFGS.default_steps[0]} per coarse stage and at most "
+    f"{LBFGS.default_steps[1]} at the last ({LBFGS.small_steps[1]} below 512 px), which ends "
+    "earlier once the loss stops falling (1000 with --manual).",
 )
 @click.option(
     "--stages",
     type=click.IntRange(1, 8),
     help="Coarse-to-fine stages, each twice the size of the one before (default: 2 from a "
-    "long side of 512, 3 from 1024; 1 with --manual).",
+    "long side of 256, 3 from 1024; 1 with --manual).",
 )
 @click.option(
     "--size",
@@ -244,16 +245,16 @@ def stylize(ctx, content, styles, output, manual, steps_text, stages, size_text,
             "seed": None
             if init in ("noise", "random")
             else f"seeds the noise of --init noise or random; this run starts from {init}",
-            "checkpoint_dir": None
-            if checkpoint_every and not many
-            else "is where checkpoints go; --checkpoint-every 0 writes none"
-            if not many
-            else "is one picture's; with many, each picture's are beside it",
-            "force": None
-            if resume is None and not many
-            else "replaces an earlier run and --resume continues it: give one of the two"
-            if not many
-            else "replaces one picture's run; for many, give another -o folder",
+            "checkpoint_dir": "is one picture's; with many, each picture's are beside it"
+            if many
+            else None
+            if checkpoint_every
+            else "is where checkpoints go; --checkpoint-every 0 writes none",
+            "force": "replaces one picture's run; for many, give another -o folder"
+            if many
+            else None
+            if resume is None
+            else "replaces an earlier run and --resume continues it: give one of the two",
             "style_blend": None
             if len(styles) > 1
             else "weights several style images against each other: give two or more",

@@ -90,7 +90,7 @@ class Stylization:
                         self._save_state(t.state, interrupted=False)
 
             try:
-                self.state = transfer.run(prepared.stage_end(k), step_done)
+                self.state = transfer.run(prepared.stage_end(k), step_done, stage.stop)
             finally:
                 self.state = transfer.state
             self.stop_reason = transfer.stop_reason

@@ -162,12 +162,14 @@ def minimize(
     first_step: float = 40.0,
     precondition: Preconditioner | None = None,
     curvature: Curvature | None = None,
+    stop: Callable[[], str | None] | None = None,
 ) -> Result:
     """Make up to ``iterations`` steps on ``fun`` (loss and gradient at x, shaped like x0),
     from x0 (clipped into ``bounds``: (low, high), each broadcastable to x0). ``callback``
     receives each accepted iterate, after ``fun`` was last called on it. ``memory``: how many
     curvature pairs are kept; ``precondition``: P of H₀ = γ·P (None: the identity). Stops early
-    only when no step lowers the loss. ``curvature``: the memory to use instead (``memory``
+    when no step lowers the loss, or when ``stop()``, asked after each ``callback``, gives a
+    reason. ``curvature``: the memory to use instead (``memory``
     and ``precondition`` are then its own), updated in place: at each ``callback`` it is the
     memory of that iterate, and a run stopped there goes on as one from that iterate and a
     copy of it, bit for bit."""
@@ -206,6 +208,9 @@ def minimize(
         curvature.push(x_new - x, g_new - g)
         x, f, g = x_new, f_new, g_new
         callback(x)
+        reason = stop() if stop else None
+        if reason:
+            return Result(x, f"{reason} ({evaluations} evaluations of the loss)", evaluations)
     message = f"made the {iterations} steps asked for ({evaluations} evaluations of the loss)"
     return Result(x, message, evaluations)
 

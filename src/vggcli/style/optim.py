@@ -48,6 +48,11 @@ class Optimizer(ABC):
     shallow_last_stage: ClassVar[bool] = False  # see vggcli.style.stages.SHALLOW_LAYER
     lr: float = 1.0
 
+    def steps_for(self, final: tuple[int, int]) -> tuple[int, int]:
+        """The default steps (each coarser stage, the last at most) for an output of ``final``
+        (H, W)."""
+        return self.default_steps
+
     def init(self, x: np.ndarray) -> State:
         """The state before the first step (none by default)."""
         return {}
@@ -123,7 +128,8 @@ class LBFGS(Optimizer):
     drives = True
     takes_lr = False
     evaluations_per_step = 1.1  # the line search evaluates a little more than once a step
-    default_steps = (40, 50)  # measured: docs/style-transfer.md
+    default_steps = (40, 50)  # from 512 px (china x Starry Night: docs/style-transfer.md)
+    small_steps = (40, 100)  # below: the panel at 256 needs up to 90 at the last stage
     shallow_last_stage = True
     memory: int = 30
     smoothing: float = 64.0  # measured: docs/style-transfer.md
@@ -131,6 +137,9 @@ class LBFGS(Optimizer):
 
     def step(self, x, grad, state):
         raise TypeError("L-BFGS drives the optimisation itself: use minimize()")
+
+    def steps_for(self, final: tuple[int, int]) -> tuple[int, int]:
+        return self.small_steps if max(final) < 512 else self.default_steps
 
     def kept(self, state: State, *, interrupted: bool) -> State:
         """The curvature memory only for an interrupted run (resumed, it goes on exactly);
@@ -182,12 +191,14 @@ class LBFGS(Optimizer):
         callback: Callable[[np.ndarray, State], None],
         bounds: tuple[np.ndarray, np.ndarray] | None = None,
         state: State | None = None,
+        stop: Callable[[], str | None] | None = None,
     ) -> lbfgs.Result:
         """``iterations`` steps on ``fun`` (loss and gradient at an image shaped like x0) in one
         continuous run, from the curvature memory in ``state`` (None or {}: an empty one; the
         memory of x0's step when the run was interrupted there). ``callback(x, state)``
         receives each new iterate and the state (:class:`Memory`) to go on from it.
-        ``bounds``: (low, high), box constraints broadcastable to the image."""
+        ``bounds``: (low, high), box constraints broadcastable to the image; ``stop()``: a
+        reason to stop after a step, or None."""
         curvature = self.curvature(state or {}, x0.shape)
         return lbfgs.minimize(
             fun,
@@ -196,6 +207,7 @@ class LBFGS(Optimizer):
             lambda x: callback(x, Memory(tuple(curvature.pairs))),
             bounds=bounds,
             curvature=curvature,
+            stop=stop,
         )
 
 

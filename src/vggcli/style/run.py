@@ -22,6 +22,7 @@ import numpy as np
 from vggcli.errors import Diverged
 from vggcli.style.objective import Losses, Objective
 from vggcli.style.optim import Optimizer, State, make_optimizer
+from vggcli.style.stages import StopRule
 
 HISTORY_COLUMNS = ("step", "content", "style", "tv", "total", "size")
 Bounds = tuple[np.ndarray, np.ndarray]
@@ -58,7 +59,7 @@ class StyleTransfer:
         if not state.optimizer_state:
             state = state.replace(optimizer_state=self.optimizer.init(state.image))
         self.state = state
-        self.stop_reason: str | None = None  # why a driving optimiser (L-BFGS) stopped
+        self.stop_reason: str | None = None  # why it stopped early, or why L-BFGS stopped
 
     def _diverged(self, losses: Losses) -> Diverged:
         """The error of a loss (or its gradient) that is not a finite number at the current
@@ -88,14 +89,18 @@ class StyleTransfer:
         if on_step:
             on_step(step, losses, image)
 
-    def run(self, until: int, on_step: OnStep | None = None) -> RunState:
-        """Optimise until ``until`` updates have been made in total; returns the final state.
+    def run(
+        self, until: int, on_step: OnStep | None = None, stop: StopRule | None = None
+    ) -> RunState:
+        """Optimise until ``until`` updates have been made in total, or until ``stop`` finds
+        the losses at this size done (:attr:`stop_reason` says which); the final state.
 
         A KeyboardInterrupt leaves ``self.state`` consistent (the last completed step); so does
         :class:`~vggcli.errors.Diverged`, raised when the loss stops being a finite number
         (``self.state`` is then the last step whose loss was finite).
         """
         self._finite_state: RunState | None = None  # the last state whose loss was finite
+        self._stop = stop
         with np.errstate(over="ignore", invalid="ignore"):  # overflows end in Diverged
             if self.optimizer.drives:
                 self._run_driven(self.optimizer, until, on_step)
@@ -108,6 +113,13 @@ class StyleTransfer:
                 self._check(final)
                 self._record(self.state.step, final, self.state.image, on_step)
         return self.state
+
+    def _done(self) -> str | None:
+        """The stop rule's reason to end here, from the losses recorded at this size."""
+        if self._stop is None:
+            return None
+        size = self.state.image.shape[2:]
+        return self._stop.reason([r[4] for r in self.state.history if tuple(r[5:7]) == size])
 
     def _recorded(self, step: int, image: np.ndarray) -> bool:
         """Whether the history's last row is the loss of ``image`` at ``step``."""
@@ -125,16 +137,21 @@ class StyleTransfer:
 
     def _run_steps(self, until: int, on_step: OnStep | None) -> None:
         """A stepping optimiser: evaluate, record, update, until ``until`` updates."""
+        first = self.state.step
         while self.state.step < until:
             s = self.state
             losses, grad = self.objective.evaluate(s.image)
             self._check(losses, grad)
             self._record(s.step, losses, s.image, on_step)
+            self.stop_reason = self._done()
+            if self.stop_reason:
+                return
             s = self._finite_state = self.state
             image, opt_state = self.optimizer.step(s.image, grad, s.optimizer_state)
             if self.bounds is not None:
                 image = np.clip(image, *self.bounds, out=image)
             self.state = s.replace(image=image, step=s.step + 1, optimizer_state=opt_state)
+        self.stop_reason = f"made the {until - first} steps asked for"
 
     def _run_driven(self, optimizer: Optimizer, until: int, on_step: OnStep | None) -> None:
         """An optimiser that drives the run itself (``minimize``, as L-BFGS's line search)."""
@@ -160,6 +177,7 @@ class StyleTransfer:
 
         s = self.state
         result = optimizer.minimize(
-            fun, s.image, until - s.step, callback, bounds=self.bounds, state=s.optimizer_state
-        )
+            fun, s.image, until - s.step, callback, bounds=self.bounds,
+            state=s.optimizer_state, stop=self._done,
+        )  # fmt: skip
         self.stop_reason = result.message

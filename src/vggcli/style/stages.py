@@ -28,17 +28,51 @@ from vggcli.style.optim import Optimizer
 
 MIN_STAGE_SIDE = 32  # five poolings leave nothing of a smaller image
 AUTO_STAGE_SIDE = 256  # automatic plan: the coarsest stage keeps a long side of at least this
+SMALLEST_COARSE_SIDE = 128  # … except that from 256 up a picture starts at half its size
 SHALLOW_LAYER = "relu4_2"  # the deepest layer whose terms drive a shallow stage's gradient
 
 
 @dataclass(frozen=True)
+class StopRule:
+    """A stage is done when its loss fell by less than ``threshold`` (a fraction) over the last
+    ``window`` steps: the run stops when it is done rather than when a count runs out, which
+    no fixed count can be for every picture and size (docs/style-transfer.md)."""
+
+    window: int = 10
+    threshold: float = 0.005
+
+    def reason(self, totals: list[float]) -> str | None:
+        """Why to stop after the losses ``totals`` (the stage's, one per step from its start),
+        or None to go on."""
+        if len(totals) <= self.window:
+            return None
+        before, now = totals[-1 - self.window], totals[-1]
+        fall = (before - now) / before if before > 0 else 0.0
+        if fall >= self.threshold:
+            return None
+        return (
+            f"done: the loss fell by {fall:.2%} over the last {self.window} steps, less than "
+            f"{self.threshold * 100:g}%"
+        )
+
+    @property
+    def description(self) -> str:
+        return f"until the loss falls by less than {self.threshold * 100:g}% in {self.window} steps"
+
+
+DEFAULT_STOP = StopRule()
+
+
+@dataclass(frozen=True)
 class Stage:
-    """One stage: the image size (H, W), the optimisation steps made at it, and whether its
-    gradient is of the terms up to :data:`SHALLOW_LAYER` only."""
+    """One stage: the image size (H, W), the optimisation steps made at it (with ``stop``: at
+    most), whether its gradient is of the terms up to :data:`SHALLOW_LAYER` only, and the rule
+    that ends it when it is done."""
 
     size: tuple[int, int]
     steps: int
     shallow: bool = False
+    stop: StopRule | None = None
 
     @property
     def label(self) -> str:
@@ -61,12 +95,14 @@ def stage_sizes(final: tuple[int, int], count: int) -> list[tuple[int, int]]:
 
 
 def auto_stage_count(final: tuple[int, int]) -> int:
-    """One more stage each time the long side doubles past :data:`AUTO_STAGE_SIDE`
-    (up to 511: 1 stage, 512: 2, 1024: 3), as long as every stage keeps a short side of at
-    least :data:`MIN_STAGE_SIDE`."""
+    """One more stage each time the long side doubles past :data:`AUTO_STAGE_SIDE` (512: 2
+    stages, 1024: 3), and 2 from a long side of 2 × :data:`SMALLEST_COARSE_SIDE` (256 to 511),
+    as long as every stage keeps a short side of at least :data:`MIN_STAGE_SIDE`; 1 below."""
     count = 1
     while max(final) / 2**count >= AUTO_STAGE_SIDE and min(final) / 2**count >= MIN_STAGE_SIDE:
         count += 1
+    if count == 1 and max(final) / 2 >= SMALLEST_COARSE_SIDE and min(final) / 2 >= MIN_STAGE_SIDE:
+        count = 2
     return count
 
 
@@ -79,15 +115,17 @@ def plan(
 ) -> list[Stage]:
     """The stages of a run: ``count`` (None: :func:`auto_stage_count`) sizes up to ``final``,
     with ``steps`` per stage (one number: all of them at the last stage of a one-stage run,
-    else every stage; None: the optimiser's ``default_steps``). ``shallow`` (the default layers):
+    else every stage; None: the optimiser's ``steps_for(final)``, the last stage's at most, ended
+    by :data:`DEFAULT_STOP` when it is done). ``shallow`` (the default layers):
     the last stage of a run of several stages follows the gradient through :data:`SHALLOW_LAYER`
     when the optimiser declares ``shallow_last_stage`` (L-BFGS)."""
     count = auto_stage_count(final) if count is None else count
     if count < 1:
         raise UsageError(f"--stages must be at least 1, got {count}")
     sizes = stage_sizes(final, count)
+    stop = DEFAULT_STOP if steps is None else None  # -n given: exactly that many
     if steps is None:
-        coarse, last = optimizer.default_steps
+        coarse, last = optimizer.steps_for(final)
         steps = (*(coarse,) * (count - 1), last)
     elif len(steps) == 1:
         steps = steps * count
@@ -96,8 +134,8 @@ def plan(
     if any(s < 0 for s in steps):
         raise UsageError("steps must be ≥ 0")
     stages = [Stage(size, n) for size, n in zip(sizes, steps, strict=True)]
-    if shallow and optimizer.shallow_last_stage and count > 1:
-        stages[-1] = Stage(stages[-1].size, stages[-1].steps, shallow=True)
+    last = shallow and optimizer.shallow_last_stage and count > 1
+    stages[-1] = Stage(stages[-1].size, stages[-1].steps, shallow=last, stop=stop)
     return stages
 
 

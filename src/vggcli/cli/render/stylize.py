@@ -12,12 +12,16 @@ from vggcli.cli.render.console import duration
 
 
 def stylize_plan(stages, optimizer: str, start_step: int, seconds: float) -> str:
-    """The line said before the first step: sizes, stages, steps and the estimated time."""
-    parts = " → ".join(f"{st.label} ({st.steps})" for st in stages)
+    """The line said before the first step: sizes, stages, steps and the estimated time (with a
+    stop rule, the most steps and the longest time)."""
+    parts = " → ".join(f"{st.label} ({'≤' if st.stop else ''}{st.steps})" for st in stages)
     what = "1 stage" if len(stages) == 1 else f"{len(stages)} stages"
     total = sum(st.steps for st in stages)
-    start = f"from step {start_step} of {total}" if start_step else f"{total} steps"
-    return f"{what}: {parts} · {optimizer} · {start} · about {duration(seconds)}"
+    bound = "at most " if stages[-1].stop else ""
+    start = f"from step {start_step} of {bound}{total}" if start_step else f"{bound}{total} steps"
+    ending = f" · the last stage {stages[-1].stop.description}" if stages[-1].stop else ""
+    about = "at most" if stages[-1].stop else "about"
+    return f"{what}: {parts} · {optimizer} · {start} · {about} {duration(seconds)}{ending}"
 
 
 def stylize_summary(
@@ -62,7 +66,7 @@ def stylize_summary(
             ),
         )
     if stop_reason:
-        table.add_row("L-BFGS", stop_reason)
+        table.add_row("stopped", stop_reason)
     table.add_row("image", str(files.output))
     table.add_row("history", f"{files.history} · {files.chart}")
     table.add_row("state", f"{files.state} (--resume to continue)")
