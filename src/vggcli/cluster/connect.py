@@ -70,7 +70,10 @@ def connect(spec: ClusterSpec, per_worker_threads: int | None) -> Iterator:
     """A ``distributed.Client`` for ``spec``, closed (and a local cluster shut down) on exit.
     Each worker runs one task at a time: its maths is parallel through its BLAS threads."""
     distributed = _distributed()
-    quiet = {"silence_logs": logging.ERROR}
+    # the workers' own logs stay out of the command's output: what goes wrong in a task comes
+    # back as its exception, and a worker that misses a heartbeat while the cluster shuts down
+    # logs a traceback at ERROR that means nothing to the user
+    quiet = {"silence_logs": logging.CRITICAL}
     with contextlib.ExitStack() as stack:
         if spec.local:
             # the workers' BLAS starts with as many threads as they will use
