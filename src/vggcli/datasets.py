@@ -30,6 +30,20 @@ def read_dataset(path: Path, n_classes: int = 1000) -> list[LabeledImage]:
     return read_image_folder(path, n_classes) if path.is_dir() else read_file_list(path, n_classes)
 
 
+def listed_lines(path: Path, what: str) -> list[tuple[int, str]]:
+    """(line number, text) of every line of a list file that says something: stripped, blank
+    lines and ``#`` comments skipped, a byte-order mark dropped. UsageError naming ``what``
+    ("file list") when it cannot be read."""
+    try:
+        text = Path(path).read_text(encoding="utf-8-sig")  # a BOM is not part of line 1
+    except FileNotFoundError:
+        raise UsageError(f"{what} not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise UsageError(f"cannot read the {what} {path}: {e}") from None
+    lines = ((number, raw.strip()) for number, raw in enumerate(text.splitlines(), start=1))
+    return [(number, line) for number, line in lines if line and not line.startswith("#")]
+
+
 def read_image_folder(folder: Path, n_classes: int = 1000) -> list[LabeledImage]:
     """Every file in the class folders of ``folder`` (sorted: a run is repeatable), labelled by
     its folder's name: a WordNet id of the ImageNet classes (through the ImageNet synset list,
@@ -63,17 +77,8 @@ def read_file_list(path: Path, n_classes: int = 1000) -> list[LabeledImage]:
     must exist, before anything runs: UsageError names the first bad line.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark is not part of line 1
-    except FileNotFoundError:
-        raise UsageError(f"file list not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise UsageError(f"cannot read the file list {path}: {e}") from None
     entries = []
-    for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
+    for number, line in listed_lines(path, "file list"):
         parts = line.rsplit(maxsplit=1)
         where = f"{path}:{number}"
         if len(parts) != 2 or not re.fullmatch(r"-?[0-9]+", parts[1]):

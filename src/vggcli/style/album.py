@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from vggcli.datasets import listed_lines
 from vggcli.errors import Diverged, ImageError, UsageError, Worsened
 from vggcli.style.job import Stylization, load_network, open_run
 from vggcli.style.prepare import StylizeJob
@@ -41,18 +42,9 @@ def contents_of(source: Path) -> list[Path]:
             if p.is_file() and not any(s.startswith(".") for s in p.relative_to(source).parts)
         )
     else:
-        try:
-            text = source.read_text(encoding="utf-8-sig")
-        except FileNotFoundError:
-            raise UsageError(f"list of pictures not found: {source}") from None
-        except (OSError, UnicodeDecodeError) as e:
-            raise UsageError(f"cannot read the list {source}: {e}") from None
         found = []
-        for number, line in enumerate(text.splitlines(), start=1):
-            line = line.strip()
-            if not line or line.startswith("#"):
-                continue
-            path = source.parent / line
+        for number, line in listed_lines(source, "list of pictures"):
+            path = source.parent / Path(line).expanduser()
             if not path.is_file():
                 raise UsageError(f"{source}:{number}: picture not found: {line}")
             found.append(path)
