@@ -62,6 +62,11 @@ def test_a_folder_gives_one_picture_each_and_a_failed_row(album, tmp_path):
     again = stylize(album, tmp_path / "out")
     assert "4 of 4 pictures done, continuing" in again.stderr
     assert len(records(tmp_path / "out")) == 4
+    shutil.copy(CAT, album / "later.png")  # another album now: refused, not mixed
+    other = stylize(album, tmp_path / "out")
+    assert other.exit_code == 2
+    assert_one_line_error(other, "belongs to another run: pictures 4 in the file, 5 now")
+    assert len(records(tmp_path / "out")) == 4
 
 
 def test_names_never_collide(tmp_path):

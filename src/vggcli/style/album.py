@@ -10,6 +10,7 @@ whole run resumable picture by picture.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -76,12 +77,14 @@ def output_names(contents: list[Path], source: Path, styles: tuple[Path, ...]) -
 
 
 def header(job: StylizeJob, source: Path, contents: list[Path], **settings) -> dict:
-    """What a ``stylize.jsonl`` belongs to: the styles, the options, the pictures in order."""
+    """What a ``stylize.jsonl`` belongs to: the styles, the options, the pictures in order (their
+    number and the checksum of their paths)."""
     options = dataclasses.asdict(job.options)
     return {
         "format": "vggcli stylize album 1",
         "source": str(source),
-        "pictures": [str(p) for p in contents],
+        "pictures": len(contents),
+        "pictures_sha256": hashlib.sha256("\n".join(map(str, contents)).encode()).hexdigest(),
         "styles": [str(s) for s in job.styles],
         "blend": list(job.blend),
         "options": {k: list(v) if isinstance(v, tuple) else v for k, v in options.items()},
