@@ -168,7 +168,7 @@ def references(sizes: list[int], work: Path, only: list[str] | None) -> None:
         print(f"{key:32} manual {seconds:7.1f} s   loss {loss:.4g}", flush=True)
 
 
-def run(sizes: list[int], work: Path, out: Path, repeat: int) -> None:
+def run(sizes: list[int], work: Path, out: Path, repeat: int, only: list[str] | None) -> None:
     """The defaults on every case with a reference: time (median of ``repeat``), loss, ratio."""
     weights = resolve_weights(None, need_classifier=False)
     known = load_references()
@@ -177,7 +177,7 @@ def run(sizes: list[int], work: Path, out: Path, repeat: int) -> None:
     print(f"{'case':32} {'defaults':>9} {'manual':>8} {'ratio':>7} {'loss':>10} {'manual':>10}")
     for content, style, size in cases(sizes):
         key = case_id(content, style, size)
-        if key not in known:
+        if key not in known or (only and key not in only):
             continue
         c, s = EXAMPLES / content, image_path(style, work)
         picture = out / f"defaults-{key}.png"
@@ -255,7 +255,7 @@ def main() -> None:
     if a.what == "references":
         references(sizes, a.work, a.only)
     else:
-        run(sizes, a.work, a.out, a.repeat)
+        run(sizes, a.work, a.out, a.repeat, a.only)
 
 
 if __name__ == "__main__":
