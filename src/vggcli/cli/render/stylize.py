@@ -20,7 +20,7 @@ def stylize_plan(stages, optimizer: str, start_step: int, seconds: float) -> str
     bound = "at most " if stages[-1].stop else ""
     start = f"from step {start_step} of {bound}{total}" if start_step else f"{bound}{total} steps"
     ending = f" · the last stage {stages[-1].stop.description}" if stages[-1].stop else ""
-    about = "at most" if stages[-1].stop else "about"
+    about = "up to about" if stages[-1].stop else "about"  # an estimate, not a bound
     return f"{what}: {parts} · {optimizer} · {start} · {about} {duration(seconds)}{ending}"
 
 
