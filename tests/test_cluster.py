@@ -138,6 +138,7 @@ def test_an_unreachable_scheduler_is_one_line(tiny_mat, tmp_path):
     [
         (["--cluster", "local"], "give a scheduler's address (tcp://HOST:8786) or local:N"),
         (["--cluster", "local:0"], "local:N takes 1 to 256 workers"),
+        (["--cluster", ""], "give a scheduler's address (tcp://HOST:8786) or local:N"),
         (["--chunk-size", "8"], "--chunk-size is the work of a --cluster task"),
         ([CAT, "--cluster", "local:2"], "--cluster sends a --file-list to workers"),
     ],

@@ -160,13 +160,15 @@ def classify(
             "cluster_text": None
             if file_list is not None and not images
             else "sends a --file-list to workers: give --file-list and no IMAGE",
-            "chunk_size": None if cluster_text else "is the work of a --cluster task: give one",
+            "chunk_size": None
+            if cluster_text is not None
+            else "is the work of a --cluster task: give one",
         },
     )
     runner = Runner(
         top,
         batch_size,
-        ClusterSpec.parse(cluster_text) if cluster_text else None,
+        ClusterSpec.parse(cluster_text) if cluster_text is not None else None,
         chunk_size,
         threads.chosen() if given(ctx, "threads") else None,
     )

@@ -290,7 +290,7 @@ def stylize(ctx, content, styles, output, manual, steps_text, stages, size_text,
     if many:
         settings = {"backend": backend, "weights_spec": weights_spec,
                     "preserve_colors": preserve_colors}  # fmt: skip
-        cluster = ClusterSpec.parse(cluster_text) if cluster_text else None
+        cluster = ClusterSpec.parse(cluster_text) if cluster_text is not None else None
         chosen = threads.chosen() if given(ctx, "threads") else None
         stylize_album(job, output, settings, checkpoint_every, cluster, chosen, quiet)
         return
