@@ -14,7 +14,7 @@ from vggcli.cli.exits import Exit
 from vggcli.cli.progress import ImageBar, StylizeProgress
 from vggcli.cli.render.console import err, note, out
 from vggcli.cli.render.stylize import album_table
-from vggcli.cluster.connect import ClusterSpec
+from vggcli.cluster.connect import ClusterSpec, for_workers
 from vggcli.errors import ImageError, OutputError, UsageError
 from vggcli.images import load_image
 from vggcli.storage.atomic import atomic_write
@@ -126,7 +126,7 @@ def _on_cluster(job, todo, folder, settings, cluster, threads, done, total):
     everywhere = dataclasses.replace(
         job, styles=tuple(Path(s).absolute() for s in job.styles), content=Path(".")
     )
-    spec = {**settings, "weights_spec": _absolute(settings["weights_spec"])}
+    spec = {**settings, "weights_spec": for_workers(settings["weights_spec"])}
     pictures = [(str(Path(c).absolute()), name) for c, name in todo]
     found = on_cluster(
         cluster, threads, stylize_chunk, pictures, 1, everywhere, spec,
@@ -141,9 +141,3 @@ def _on_cluster(job, todo, folder, settings, cluster, threads, done, total):
                 record["error"] = record["error"].replace(sent, str(content))
             counted.advance()
             yield record
-
-
-def _absolute(spec):
-    if spec is not None and Path(spec).exists():
-        return str(Path(spec).absolute())
-    return spec

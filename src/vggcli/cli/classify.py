@@ -47,7 +47,7 @@ from vggcli.cli.render.classify import (
     topk_table,
 )
 from vggcli.cli.render.console import note, out, warn
-from vggcli.cluster.connect import ClusterSpec
+from vggcli.cluster.connect import ClusterSpec, for_workers
 from vggcli.errors import ImageError, UsageError
 from vggcli.runtime import threads
 from vggcli.storage.jsonl import JsonLines
@@ -303,8 +303,8 @@ class Runner:
         size = -(-self.chunk_size // batch) * batch  # whole batches, as in a local run
         everywhere = dataclasses.replace(
             setup,
-            weights_spec=_absolute(setup.weights_spec),
-            quant_params=_absolute(setup.quant_params),
+            weights_spec=for_workers(setup.weights_spec),
+            quant_params=for_workers(setup.quant_params),
         )
         jobs = [(str(Path(path).absolute()), label) for path, label in todo]
         found = on_cluster(
@@ -318,11 +318,3 @@ class Runner:
                 result.error = result.error.replace(sent, str(path))
             counted.advance()
             yield result
-
-
-def _absolute(spec):
-    """A path that a worker can read wherever it runs (a shared folder); other specs as
-    they are (each worker resolves 'matconvnet' or 'random' itself)."""
-    if spec is not None and Path(spec).exists():
-        return Path(spec).absolute() if isinstance(spec, Path) else str(Path(spec).absolute())
-    return spec

