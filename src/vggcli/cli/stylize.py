@@ -311,7 +311,11 @@ def stylize(ctx, content, styles, output, manual, steps_text, stages, size_text,
     prepared = run.prepared
     say(
         stylize_plan(
-            run.stages, options.optimizer, run.start_step, prepared.estimate(run.state.step)
+            run.stages,
+            options.optimizer,
+            run.start_step,
+            prepared.estimate(run.state.step),
+            prepared.memory,
         )
     )
     if checkpoint_every:

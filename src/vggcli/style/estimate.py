@@ -32,21 +32,26 @@ def seconds_per_step(objectives: list[Objective], optimizer: Optimizer) -> list[
     return [per_pixel * math.prod(o.shape[2:]) * factor for o in objectives]
 
 
-MEMORY_PER_ACTIVATION = 2.5  # bytes of memory per byte of one forward pass's activations:
-# measured peak RSS 1.37 GB at 512x512 (winograd) for 0.65 GB of activations, with a margin
+MEMORY_BASE = 600_000_000  # bytes a run holds whatever its size: the interpreter and libraries,
+# the weights and what the backend derives from them (winograd's transformed filters)
+MEMORY_PER_ACTIVATION = 1.37  # bytes per byte of one forward pass's activations (recorded
+# for the backward pass, the gradients and the workspaces beside them)
+# Both fitted to the peak memory of default runs from 85x128 to 1365x2048 px (winograd, 2026-12):
+# docs/style-transfer.md, "Large pictures"; `make bench-scale` measures them again.
 
 
 def memory_needed(
     layers: tuple[vgg19.Layer, ...], size: tuple[int, int], optimizer: Optimizer
 ) -> int:
-    """Bytes a style transfer at ``size`` (H, W) needs: from the activations (float32) of the
-    convolutional part of ``layers``, which it records for the backward pass, and the images
-    the optimiser holds (:attr:`~vggcli.style.optim.Optimizer.images_held`)."""
+    """Bytes a style transfer at ``size`` (H, W) needs at its peak: :data:`MEMORY_BASE`, the
+    activations (float32) of the convolutional part of ``layers`` times
+    :data:`MEMORY_PER_ACTIVATION`, and the images the optimiser holds
+    (:attr:`~vggcli.style.optim.Optimizer.images_held`)."""
     conv_part = tuple(layer for layer in layers if layer.name in vgg19.CONV_PART_NAMES)
     costs = vgg19.plan(conv_part, (1, 3, *size))
     activations = 4 * sum(math.prod(cost.out_shape) for cost in costs)
     images = optimizer.images_held * 4 * 3 * size[0] * size[1]
-    return int(MEMORY_PER_ACTIVATION * activations) + images
+    return MEMORY_BASE + int(MEMORY_PER_ACTIVATION * activations) + images
 
 
 class TimeLeft:

@@ -75,7 +75,8 @@ def file_sha256(path: Path) -> str:
 class Prepared:
     """A run ready to start: the stages with their objectives, the content at output size (RGB
     uint8), the initial state and the fingerprint a state file must match. ``seconds_per_step``:
-    each stage's estimated time per step (:func:`seconds_per_step`)."""
+    each stage's estimated time per step (:func:`seconds_per_step`); ``memory``: the bytes the
+    run is estimated to need at its peak (:func:`memory_needed`)."""
 
     stages: list[Stage]
     objectives: list[Objective]
@@ -83,6 +84,7 @@ class Prepared:
     initial: RunState
     fingerprint: dict
     seconds_per_step: list[float]
+    memory: int = 0
 
     @property
     def total_steps(self) -> int:
@@ -113,8 +115,9 @@ def prepare(job: StylizeJob, network: Network, resume: Path | None = None) -> Pr
     )
     optimizer = make_optimizer(options.optimizer, options.lr)
     stages = plan(final, job.stages, job.steps, optimizer, shallow=default_layers)
+    needed = memory_needed(network.layers, final, optimizer)
     memory.require(
-        memory_needed(network.layers, final, optimizer),
+        needed,
         "style transfer",
         final,
         "give a smaller --size or --max-side",
@@ -167,4 +170,4 @@ def prepare(job: StylizeJob, network: Network, resume: Path | None = None) -> Pr
     else:
         initial = RunState(initial_image(first.content_input, options, init_image), 0)
     per_step = seconds_per_step(objectives, optimizer)
-    return Prepared(stages, objectives, content_rgb, initial, fingerprint, per_step)
+    return Prepared(stages, objectives, content_rgb, initial, fingerprint, per_step, needed)

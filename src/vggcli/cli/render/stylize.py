@@ -11,9 +11,9 @@ from rich.text import Text
 from vggcli.cli.render.console import duration
 
 
-def stylize_plan(stages, optimizer: str, start_step: int, seconds: float) -> str:
-    """The line said before the first step: sizes, stages, steps and the estimated time (with a
-    stop rule, the most steps and the longest time)."""
+def stylize_plan(stages, optimizer: str, start_step: int, seconds: float, memory: int) -> str:
+    """The line said before the first step: sizes, stages, steps, the estimated time (with a
+    stop rule, the most steps and the longest time) and the estimated peak memory (bytes)."""
     parts = " → ".join(f"{st.label} ({'≤' if st.stop else ''}{st.steps})" for st in stages)
     what = "1 stage" if len(stages) == 1 else f"{len(stages)} stages"
     total = sum(st.steps for st in stages)
@@ -21,7 +21,8 @@ def stylize_plan(stages, optimizer: str, start_step: int, seconds: float) -> str
     start = f"from step {start_step} of {bound}{total}" if start_step else f"{bound}{total} steps"
     ending = f" · the last stage {stages[-1].stop.description}" if stages[-1].stop else ""
     about = "up to about" if stages[-1].stop else "about"  # an estimate, not a bound
-    return f"{what}: {parts} · {optimizer} · {start} · {about} {duration(seconds)}{ending}"
+    cost = f"{about} {duration(seconds)} and {memory / 1e9:.1f} GB of memory"
+    return f"{what}: {parts} · {optimizer} · {start} · {cost}{ending}"
 
 
 def stylize_summary(
