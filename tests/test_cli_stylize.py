@@ -456,6 +456,30 @@ def test_a_size_that_cannot_fit_in_memory_is_refused_up_front(tiny_mat, tmp_path
     assert "GB are available: give a smaller --size or --max-side (about" in result.output
 
 
+def test_the_size_said_to_fit_does_fit(tiny_mat, tmp_path, monkeypatch):
+    from vggcli.engine.backends import BACKENDS
+    from vggcli.engine.network import Network
+    from vggcli.runtime import memory
+    from vggcli.style.estimate import MEMORY_BASE, memory_needed
+    from vggcli.style.optim import LBFGS
+    from vggcli.weights.matconvnet import read_matconvnet
+
+    layers = Network(read_matconvnet(tiny_mat), BACKENDS["winograd"]()).layers
+    needed = memory_needed(layers, (3000, 3000), LBFGS())
+    available = MEMORY_BASE + (needed - MEMORY_BASE) // 4  # about a quarter of the pixels fit
+    monkeypatch.setattr(memory, "available_bytes", lambda: available)
+    result = run(
+        "stylize", CONTENT, STYLE, "-o", tmp_path / "o.png", "--size", "3000x3000",
+        "--weights", tiny_mat,
+    )  # fmt: skip
+    assert_one_line_error(result, "style transfer at 3000x3000 needs about")
+    fits = result.output.rsplit("(about ", 1)[1].split(" fits)")[0]
+    h, w = map(int, fits.split("x"))
+    assert 1400 <= h == w <= 1500
+    assert memory_needed(layers, (h, w), LBFGS()) <= available
+    assert memory_needed(layers, (h + 30, w + 30), LBFGS()) > available
+
+
 STYLIZE_TOGETHER = """
 import sys
 from click.testing import CliRunner

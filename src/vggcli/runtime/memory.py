@@ -27,14 +27,14 @@ def available_bytes() -> int | None:
         return None
 
 
-def require(needed: int, what: str, size: tuple[int, int], hint: str) -> None:
-    """UsageError when ``needed`` bytes (for ``what`` at ``size`` (H, W), memory growing with
-    the number of pixels) exceed what is available; the message names both and the largest
-    size that would fit."""
+def require(needed: int, what: str, size: tuple[int, int], hint: str, fixed: int = 0) -> None:
+    """UsageError when ``needed`` bytes (for ``what`` at ``size`` (H, W): ``fixed`` bytes plus
+    memory growing with the number of pixels) exceed what is available; the message names both
+    and the largest size that would fit."""
     available = available_bytes()
     if available is None or needed <= available:
         return
-    shrink = math.sqrt(available / needed)
+    shrink = math.sqrt(max(available - fixed, 0) / max(needed - fixed, 1))
     fits = f"{int(size[0] * shrink)}x{int(size[1] * shrink)}"
     raise UsageError(
         f"{what} at {size[0]}x{size[1]} needs about {needed / 1e9:,.1f} GB of memory and "

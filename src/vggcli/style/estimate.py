@@ -35,8 +35,9 @@ def seconds_per_step(objectives: list[Objective], optimizer: Optimizer) -> list[
 MEMORY_BASE = 600_000_000  # bytes a run holds whatever its size: the interpreter and libraries,
 # the weights and what the backend derives from them (winograd's transformed filters)
 MEMORY_PER_ACTIVATION = 1.37  # bytes per byte of one forward pass's activations (recorded
-# for the backward pass, the gradients and the workspaces beside them)
-# Both fitted to the peak memory of default runs from 85x128 to 1365x2048 px (winograd, 2026-12):
+# for the backward pass, the gradients and the workspaces beside them). Both fitted to the peak
+# memory of default runs at 171x256 … 1366x2048 (winograd; with L-BFGS's 60 images, within 3%;
+# the estimate also counts the copy an interrupted run makes of them: 5-17% above the peaks):
 # docs/style-transfer.md, "Large pictures"; `make bench-scale` measures them again.
 
 

@@ -14,7 +14,7 @@ from vggcli.engine.network import Network
 from vggcli.errors import UsageError
 from vggcli.images import load_image, resize, to_input
 from vggcli.runtime import memory
-from vggcli.style.estimate import memory_needed, seconds_per_step
+from vggcli.style.estimate import MEMORY_BASE, memory_needed, seconds_per_step
 from vggcli.style.objective import (
     DEFAULT_CONTENT_LAYERS,
     DEFAULT_STYLE_LAYERS,
@@ -121,6 +121,7 @@ def prepare(job: StylizeJob, network: Network, resume: Path | None = None) -> Pr
         "style transfer",
         final,
         "give a smaller --size or --max-side",
+        fixed=MEMORY_BASE,
     )
     style_images = [load_image(p) for p in job.styles]
     objectives = []
