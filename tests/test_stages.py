@@ -32,8 +32,9 @@ def test_stage_plans():
     assert auto_stage_count((683, 1024)) == 3 and auto_stage_count((40, 1024)) == 1
     stages = plan((341, 512), None, None, LBFGS())
     assert [s.size for s in stages] == [(170, 256), (341, 512)]
-    assert [s.steps for s in stages] == list(LBFGS.default_steps)
+    assert [s.steps for s in stages] == list(LBFGS.middle_steps)
     assert [s.steps for s in plan((192, 320), None, None, LBFGS())] == list(LBFGS.small_steps)
+    assert [s.steps for s in plan((683, 1024), None, None, LBFGS())] == [40, 40, 50]
     assert [s.stop for s in stages] == [None, DEFAULT_STOP]  # the last stage ends when done
     assert [s.stop for s in plan((341, 512), None, (40, 50), LBFGS())] == [None, None]
     assert [s.shallow for s in stages] == [False, False]

@@ -66,8 +66,9 @@ from vggcli.style.runfiles import RunFiles, exclusive
     metavar="N|N1,N2,…",
     help="Steps per stage (one number: every stage), exactly; a resumed run continues up to "
     f"them. Default with lbfgs: {LBFGS.default_steps[0]} per coarse stage and at most "
-    f"{LBFGS.default_steps[1]} at the last ({LBFGS.small_steps[1]} below 512 px), which ends "
-    "earlier once the loss stops falling (1000 with --manual).",
+    f"{LBFGS.small_steps[1]} at the last below 512 px, {LBFGS.middle_steps[1]} below 1024, "
+    f"{LBFGS.default_steps[1]} from 1024, which ends earlier once the loss stops falling "
+    "(1000 with --manual).",
 )
 @click.option(
     "--stages",

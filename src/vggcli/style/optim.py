@@ -128,8 +128,9 @@ class LBFGS(Optimizer):
     drives = True
     takes_lr = False
     evaluations_per_step = 1.1  # the line search evaluates a little more than once a step
-    default_steps = (40, 50)  # from 512 px (china x Starry Night: docs/style-transfer.md)
-    small_steps = (40, 100)  # below: the panel at 256 needs up to 90 at the last stage
+    default_steps = (40, 50)  # from 1024 px (china x Starry Night's count at 512 before the panel)
+    small_steps = (40, 100)  # below 512 px: the panel at 256 needs up to 90 at the last stage
+    middle_steps = (40, 70)  # 512-1023 px: the panel at 512 needs up to 61 at the last stage
     shallow_last_stage = True
     memory: int = 30
     smoothing: float = 64.0  # measured: docs/style-transfer.md
@@ -139,7 +140,10 @@ class LBFGS(Optimizer):
         raise TypeError("L-BFGS drives the optimisation itself: use minimize()")
 
     def steps_for(self, final: tuple[int, int]) -> tuple[int, int]:
-        return self.small_steps if max(final) < 512 else self.default_steps
+        side = max(final)
+        if side < 512:
+            return self.small_steps
+        return self.middle_steps if side < 1024 else self.default_steps
 
     def kept(self, state: State, *, interrupted: bool) -> State:
         """The curvature memory only for an interrupted run (resumed, it goes on exactly);
