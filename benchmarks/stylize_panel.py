@@ -146,6 +146,12 @@ def load_references() -> dict:
     return json.loads(REFERENCES.read_text()) if REFERENCES.exists() else {}
 
 
+def manual_args(content: Path, style: Path, size: int, out: Path, steps: int) -> list[str]:
+    """``vgg stylize``'s arguments for the manual's run of ``steps`` steps at ``size``."""
+    args = [str(content), str(style), "-o", str(out), "--manual", "--backend", BACKEND]
+    return [*args, "--max-side", str(size), "-n", str(steps), "--checkpoint-every", "0"]
+
+
 def references(sizes: list[int], work: Path, only: list[str] | None, threads: int | None) -> None:
     """The manual's run on every case without a reference yet; saved after each case.
     ``threads``: ``--threads`` of the runs (two one-thread references side by side finish
@@ -159,8 +165,7 @@ def references(sizes: list[int], work: Path, only: list[str] | None, threads: in
             continue
         c, s = EXAMPLES / content, image_path(style, work)
         out = work / f"reference-{key}.png"
-        args = [str(c), str(s), "-o", str(out), "--manual", "--backend", BACKEND]
-        args += ["--max-side", str(size), "-n", str(MANUAL_STEPS), "--checkpoint-every", "0"]
+        args = manual_args(c, s, size, out, MANUAL_STEPS)
         if threads:
             args += ["--threads", str(threads)]
         seconds = stylize(args)
@@ -184,9 +189,8 @@ def manual_seconds(content: Path, style: Path, size: int, work: Path) -> float:
     """The manual's 1000 steps at ``size``, timed in this run: a run of the first count of
     :data:`TIMING_STEPS` (start-up, targets, saving: what a run pays once) plus 1000 − that
     many steps at the time per step between the two counts."""
-    args = [str(content), str(style), "-o", str(work / "manual-timing.png"), "--manual"]
-    args += ["--backend", BACKEND, "--max-side", str(size), "--checkpoint-every", "0"]
-    short, long = (stylize([*args, "-n", str(n)]) for n in TIMING_STEPS)
+    out = work / "manual-timing.png"
+    short, long = (stylize(manual_args(content, style, size, out, n)) for n in TIMING_STEPS)
     per_step = (long - short) / (TIMING_STEPS[1] - TIMING_STEPS[0])
     return short + (MANUAL_STEPS - TIMING_STEPS[0]) * per_step
 
