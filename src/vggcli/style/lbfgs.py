@@ -5,22 +5,12 @@ direction d = −H·∇f, with H the inverse-Hessian estimate built from the las
 
     s = x_{k+1} − x_k,   y = ∇f(x_{k+1}) − ∇f(x_k)
 
-by the two-loop recursion (Algorithm 7.4) from H₀ = c·γ·I, γ = sᵀy / yᵀy of the newest pair
+by the two-loop recursion (Algorithm 7.4) from H₀ = γ·I, γ = sᵀy / yᵀy of the newest pair
 (eq. 7.20). A pair is kept only when sᵀy > 0 (the curvature condition), so H stays positive
 definite.
 
-The factor c (``scale``, 1 in the textbook) lengthens the steps in the directions the pairs do
-not cover: γ is the inverse of the curvature along y, which a VGG loss's most curved directions
-dominate, so H₀ undervalues the flatter ones. Measured on style transfers at 256 px: at the
-accepted step t = 1 the slope along the direction was still 0.2-0.5 of the slope at its start
-(0 at the minimum along it; 0.35 puts the minimum about 1.5 steps out). With c = 2 the last
-stage of the 12 pairs of the 256-px panel reaches the loss of the manual's 1000 Adam steps 4-14
-steps sooner (22-76 steps; 33-90 with c = 1 on the 10 measured both ways), for 1.03-1.08
-evaluations of the loss a step instead of 1.01-1.04; c = 3 (four pairs) and 4 (one) came within
-−6 to +2 steps of c = 2 with more evaluations, c = 8 needed 1.9 a step (docs/style-transfer.md).
-
-Preconditioning (:class:`LowPass`): H₀ = c·γ·P with P a fixed symmetric positive definite operator
-and γ = sᵀy / yᵀPy (N&W §7.2 with the scaling taken in P's metric); with no pair yet, d = −P·∇f. The
+Preconditioning (:class:`LowPass`): H₀ = γ·P with P a fixed symmetric positive definite operator and
+γ = sᵀy / yᵀPy (N&W §7.2 with the scaling taken in P's metric); with no pair yet, d = −P·∇f. The
 gradient of a VGG loss with respect to the pixels is dominated by high spatial frequencies, along
 which the loss is also most curved, while the large-scale changes that lower a style loss most are
 weak in it; P damps each spatial frequency f by (1 + (2πL·|f|)²)^(−1/2), about 1/|f| like the
@@ -107,18 +97,13 @@ class LowPass:
 
 class Curvature:
     """The newest ``memory`` pairs (s, y) and their ρ = 1/(sᵀy), oldest first; ``precondition``:
-    P of H₀ = c·γ·P (None: the identity); ``scale``: c."""
+    P of H₀ = γ·P (None: the identity)."""
 
-    def __init__(
-        self, memory: int, precondition: Preconditioner | None = None, scale: float = 1.0
-    ) -> None:
+    def __init__(self, memory: int, precondition: Preconditioner | None = None) -> None:
         if memory < 1:
             raise ValueError(f"L-BFGS needs a memory of at least 1 pair, got {memory}")
-        if not scale > 0:
-            raise ValueError(f"the scale of H₀ must be positive, got {scale}")
         self.pairs: deque[tuple[np.ndarray, np.ndarray, float]] = deque(maxlen=memory)
         self.precondition = precondition
-        self.scale = scale
 
     def __len__(self) -> int:
         return len(self.pairs)
@@ -146,7 +131,7 @@ class Curvature:
             q -= np.float32(a) * y
             alphas.append(a)
         s, y, _ = self.pairs[-1]
-        q = self._p(q) * np.float32(self.scale * dot(s, y) / dot(y, self._p(y)))  # H₀ = c·γ·P
+        q = self._p(q) * np.float32(dot(s, y) / dot(y, self._p(y)))  # H₀ = γ·P
         for (s, y, rho), a in zip(self.pairs, reversed(alphas), strict=True):  # oldest first
             b = rho * dot(y, q)
             q += np.float32(a - b) * s
@@ -176,22 +161,20 @@ def minimize(
     memory: int = 30,
     first_step: float = 40.0,
     precondition: Preconditioner | None = None,
-    scale: float = 1.0,
     curvature: Curvature | None = None,
     stop: Callable[[], str | None] | None = None,
 ) -> Result:
     """Make up to ``iterations`` steps on ``fun`` (loss and gradient at x, shaped like x0),
     from x0 (clipped into ``bounds``: (low, high), each broadcastable to x0). ``callback``
     receives each accepted iterate, after ``fun`` was last called on it. ``memory``: how many
-    curvature pairs are kept; ``precondition`` and ``scale``: P and c of H₀ = c·γ·P (None and 1:
-    the textbook's γ·I). Stops early
+    curvature pairs are kept; ``precondition``: P of H₀ = γ·P (None: the identity). Stops early
     when no step lowers the loss, or when ``stop()``, asked after each ``callback``, gives a
-    reason. ``curvature``: the memory to use instead (``memory``, ``precondition`` and
-    ``scale`` are then its own), updated in place: at each ``callback`` it is the memory of
-    that iterate, and a run stopped there goes on as one from that iterate and a copy of it,
-    bit for bit."""
+    reason. ``curvature``: the memory to use instead (``memory``
+    and ``precondition`` are then its own), updated in place: at each ``callback`` it is the
+    memory of that iterate, and a run stopped there goes on as one from that iterate and a
+    copy of it, bit for bit."""
     if curvature is None:
-        curvature = Curvature(memory, precondition, scale)
+        curvature = Curvature(memory, precondition)
     x = np.array(x0, dtype=np.float32)
     if bounds is not None:
         np.clip(x, *bounds, out=x)

@@ -120,9 +120,8 @@ class Adam(Optimizer):
 @dataclass(frozen=True)
 class LBFGS(Optimizer):
     """L-BFGS with the pixel bounds and a backtracking line search (:mod:`vggcli.style.lbfgs`);
-    ``memory`` curvature pairs, H₀ = ``scale``·γ·P with P the
-    :class:`~vggcli.style.lbfgs.LowPass` of ``smoothing`` pixels and ``brightness`` (smoothing 0:
-    P = I); ``lr`` is not used."""
+    ``memory`` curvature pairs, H₀ preconditioned by :class:`~vggcli.style.lbfgs.LowPass` of
+    ``smoothing`` pixels and ``brightness`` (smoothing 0: H₀ = γ·I); ``lr`` is not used."""
 
     name = "lbfgs"
     description = "L-BFGS with the pixel bounds, 30 curvature pairs, low-pass preconditioned"
@@ -130,13 +129,12 @@ class LBFGS(Optimizer):
     takes_lr = False
     evaluations_per_step = 1.1  # the line search evaluates a little more than once a step
     default_steps = (40, 50)  # from 1024 px (china x Starry Night's count at 512 before the panel)
-    small_steps = (40, 85)  # below 512 px: the panel at 256 needs up to 76 at the last stage
-    middle_steps = (40, 65)  # 512-1023 px: the panel at 512 needs up to 56 at the last stage
+    small_steps = (40, 100)  # below 512 px: the panel at 256 needs up to 90 at the last stage
+    middle_steps = (40, 70)  # 512-1023 px: the panel at 512 needs up to 61 at the last stage
     shallow_last_stage = True
     memory: int = 30
     smoothing: float = 64.0  # measured: docs/style-transfer.md
     brightness: float = 3.0
-    scale: float = 2.0  # c of H₀ = c·γ·P: lbfgs.py's docstring
 
     def step(self, x, grad, state):
         raise TypeError("L-BFGS drives the optimisation itself: use minimize()")
@@ -175,7 +173,7 @@ class LBFGS(Optimizer):
         back from a state file) for images of ``shape``, preconditioned by this optimiser's
         low-pass; empty for ``{}``."""
         low_pass = lbfgs.LowPass(self.smoothing, self.brightness) if self.smoothing else None
-        curvature = lbfgs.Curvature(self.memory, low_pass, self.scale)
+        curvature = lbfgs.Curvature(self.memory, low_pass)
         if not state:
             return curvature
         if set(state) != {"s", "y"}:
