@@ -71,8 +71,8 @@ class Stylization:
         prepared = self.prepared
         for k in range(self.state.stage, len(self.stages)):
             stage, objective = self.stages[k], prepared.objectives[k]
-            if self.state.image.shape[2:] != stage.size:  # the stage starts: upsample
-                image = upsample(self.state.image, stage.size)
+            if self.state.image.shape[2:] != stage.size:  # a stage starts (stages.py)
+                image = upsample(self.state.image, stage.size) + prepared.octaves[k - 1]
                 if self.bounds is not None:
                     np.clip(image, *self.bounds, out=image)
                 self.state = self.state.replace(image=image, optimizer_state={}, stage=k)

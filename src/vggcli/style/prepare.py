@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +27,7 @@ from vggcli.style.optim import make_optimizer
 from vggcli.style.presets import DEFAULT_MAX_SIDE
 from vggcli.style.run import RunState
 from vggcli.style.runfiles import check_state, load_state
-from vggcli.style.stages import Stage, plan
+from vggcli.style.stages import Stage, plan, style_octave
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,9 @@ class Prepared:
     """A run ready to start: the stages with their objectives, the content at output size (RGB
     uint8), the initial state and the fingerprint a state file must match. ``seconds_per_step``:
     each stage's estimated time per step (:func:`seconds_per_step`); ``memory``: the bytes the
-    run is estimated to need at its peak (:func:`memory_needed`)."""
+    run is estimated to need at its peak (:func:`memory_needed`); ``octaves``: per stage after
+    the first, the style's finest octave that it adds to the picture it upsamples
+    (:func:`~vggcli.style.stages.style_octave`)."""
 
     stages: list[Stage]
     objectives: list[Objective]
@@ -85,6 +87,7 @@ class Prepared:
     fingerprint: dict
     seconds_per_step: list[float]
     memory: int = 0
+    octaves: list[np.ndarray] = field(default_factory=list)
 
     @property
     def total_steps(self) -> int:
@@ -124,7 +127,7 @@ def prepare(job: StylizeJob, network: Network, resume: Path | None = None) -> Pr
         fixed=MEMORY_BASE,
     )
     style_images = [load_image(p) for p in job.styles]
-    objectives = []
+    objectives, stage_styles = [], []
     for stage in stages:
         h, w = stage.size
         style_hw = (max(1, round(h * job.style_scale)), max(1, round(w * job.style_scale)))
@@ -132,6 +135,7 @@ def prepare(job: StylizeJob, network: Network, resume: Path | None = None) -> Pr
             (to_input(resize(img, style_hw), pre), weight)
             for img, weight in zip(style_images, job.blend, strict=True)
         ]
+        stage_styles.append(styles)
         objectives.append(
             Objective(network, to_input(resize(content_img, (h, w)), pre), styles, options)
         )
@@ -171,4 +175,10 @@ def prepare(job: StylizeJob, network: Network, resume: Path | None = None) -> Pr
     else:
         initial = RunState(initial_image(first.content_input, options, init_image), 0)
     per_step = seconds_per_step(objectives, optimizer)
-    return Prepared(stages, objectives, content_rgb, initial, fingerprint, per_step, needed)
+    octaves = [
+        style_octave(stage_styles[k], stage_styles[k - 1], stages[k].size)
+        for k in range(1, len(stages))
+    ]
+    return Prepared(
+        stages, objectives, content_rgb, initial, fingerprint, per_step, needed, octaves
+    )

@@ -6,6 +6,13 @@ requested size: the coarse stages are cheap (a quarter of the pixels costs about
 the time) and settle the large structures and colours, the last stage adds the fine texture.
 This is jcjohnson/neural-style's "multires" recipe.
 
+The upsampling cannot supply the new stage's finest octave, so the stage starts from the
+upsampled picture plus that octave taken from the style images (:func:`style_octave`): each
+style image at the new stage's size less its previous stage's version upsampled the same way.
+The Gram matrices ignore where things are, so a texture with the style's own fine detail in the
+wrong places is a better start than none (measured at 256 and 512 px on five pairs: the last
+stage reaches the manual's loss 3 to 15 steps sooner, 5–17%; docs/style-transfer.md).
+
 After the upsampling the coarse structure that relu5_1's style term measures is in place (its
 term is 2% of the loss at the end of a default 512-px run, whether or not it is in the gradient)
 and almost all the loss is in relu4_1's style term (the finest octave, which the upsampling cannot
@@ -18,6 +25,7 @@ in the gradient (docs/style-transfer.md).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -152,3 +160,28 @@ def upsample(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
         for c in image[0]
     ]
     return np.stack(channels)[None].astype(np.float32)
+
+
+def style_octave(
+    fine: Sequence[tuple[np.ndarray, float]],
+    coarse: Sequence[tuple[np.ndarray, float]],
+    size: tuple[int, int],
+) -> np.ndarray:
+    """The finest octave of the style images, [1, 3, H, W] for ``size`` = (H, W): for each
+    style image (network input [1, 3, h, w], weight w) at a stage's style size in ``fine`` and
+    at the previous stage's in ``coarse``, the fine one less the coarse one upsampled to it (by
+    :func:`upsample`, as the picture is), mirrored or cropped to ``size``; several images mixed
+    with weights √(w/Σw), which keeps the strength of independent textures."""
+    total = sum(weight for _, weight in fine)
+    octave = np.zeros((1, 3, *size), dtype=np.float32)
+    for (image, weight), (small, _) in zip(fine, coarse, strict=True):
+        band = image - upsample(small, image.shape[2:])
+        octave += np.float32(np.sqrt(weight / total)) * _mirror_to(band, size)
+    return octave
+
+
+def _mirror_to(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``image`` [1, 3, h, w] cropped to ``size`` (H, W), mirrored outward where it is smaller."""
+    h, w = size
+    pad = ((0, 0), (0, 0), (0, max(0, h - image.shape[2])), (0, max(0, w - image.shape[3])))
+    return np.pad(image, pad, mode="symmetric")[:, :, :h, :w]
