@@ -129,8 +129,8 @@ class LBFGS(Optimizer):
     takes_lr = False
     evaluations_per_step = 1.1  # the line search evaluates a little more than once a step
     default_steps = (40, 50)  # from 1024 px (china x Starry Night's count at 512 before the panel)
-    small_steps = (40, 100)  # below 512 px: the panel at 256 needs up to 90 at the last stage
-    middle_steps = (40, 70)  # 512-1023 px: the panel at 512 needs up to 61 at the last stage
+    small_steps = (40, 80)  # below 512 px: the panel at 256 needs up to 75 at the last stage
+    middle_steps = (40, 60)  # 512-1023 px: the panel at 512 needs up to 55 at the last stage
     shallow_last_stage = True
     memory: int = 30
     smoothing: float = 64.0  # measured: docs/style-transfer.md
