@@ -8,12 +8,14 @@ walk fails on an option in neither list, so a new option must be placed in one.
 
 from __future__ import annotations
 
+import click
 import pytest
 from click.testing import CliRunner
 
 from tests.test_cli_classify import CAT, assert_one_line_error
 from vggcli.cli import main
 from vggcli.cli.exits import Exit
+from vggcli.cli.options import GivenPath
 
 PAINTING = "examples/starry_night.jpg"
 STYLIZE = ["stylize", CAT, PAINTING, "--weights", "random", "--size", "32x32"]
@@ -106,3 +108,48 @@ def test_an_option_that_would_do_nothing_is_refused(key):
     command = dict(commands())[key[0]]
     option = next(p for p in command.params if p.name == key[1])
     assert max(option.opts, key=len) in result.output  # the error names the option
+
+
+# for each command with a path parameter: a command line it can be added to as an option, and
+# one with each path argument empty
+EMPTY_PATH_LINES = {
+    "classify": ["classify", CAT, "--weights", "random"],
+    "fetch-weights": ["fetch-weights"],
+    "bench": ["bench", "conv"],
+    "stylize": STYLIZE,
+    "profile": ["profile", "--weights", "random"],
+    "check": ["check"],
+    "calibrate": ["calibrate", CAT],
+    "dlp run": ["dlp", "run", "x.py"],
+}
+EMPTY_ARGUMENT_LINES = {
+    ("classify", "images"): ["classify", "", "--weights", "random"],
+    ("stylize", "content"): ["stylize", "", PAINTING, "--weights", "random"],
+    ("stylize", "styles"): ["stylize", CAT, "", "--weights", "random"],
+    ("profile", "image"): ["profile", "", "--weights", "random"],
+    ("check", "image"): ["check", ""],
+    ("calibrate", "images"): ["calibrate", ""],
+    ("dlp run", "script"): ["dlp", "run", ""],
+}
+
+
+def path_parameters():
+    for name, command in commands():
+        for param in command.params:
+            if isinstance(param.type, click.Path):
+                yield name, param
+
+
+@pytest.mark.parametrize(
+    ("name", "param"), list(path_parameters()), ids=lambda v: getattr(v, "name", v)
+)
+def test_an_empty_path_is_refused_not_read_as_the_current_folder(name, param):
+    """``--results ''`` once reached the results file's lock as Path('.'): a traceback."""
+    assert isinstance(param.type, GivenPath), f"vgg {name} {param.name}: use options.PATH"
+    if param.param_type_name == "argument":
+        args = EMPTY_ARGUMENT_LINES[(name, param.name)]
+    else:
+        args = [*EMPTY_PATH_LINES[name], max(param.opts, key=len), ""]
+    result = CliRunner().invoke(main, args)
+    assert_one_line_error(result, "is empty: give a path")
+    assert result.exit_code == Exit.USAGE

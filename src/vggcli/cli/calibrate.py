@@ -6,7 +6,14 @@ from pathlib import Path
 
 import click
 
-from vggcli.cli.options import emit_json, json_option, resize_option, threads_option, weights_option
+from vggcli.cli.options import (
+    PATH,
+    emit_json,
+    json_option,
+    resize_option,
+    threads_option,
+    weights_option,
+)
 from vggcli.cli.progress import step_bar
 from vggcli.cli.render.calibrate import calibrate_document, calibration_table
 from vggcli.cli.render.console import note, out
@@ -15,11 +22,11 @@ from vggcli.dlp.calibrate import run_calibration
 
 @click.command("calibrate")
 @threads_option
-@click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("images", nargs=-1, required=True, type=PATH)
 @click.option(
     "-o",
     "--output",
-    type=click.Path(path_type=Path),
+    type=PATH,
     default=Path("quant.npz"),
     show_default=True,
     help="Where to write the parameters (course format, .npz).",

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import click
 
 from vggcli import models
 from vggcli.cli.exits import Exit
 from vggcli.cli.options import (
+    PATH,
     backend_option,
     emit_json,
     json_option,
@@ -29,7 +29,7 @@ from vggcli.measure.layer_checks import check_backend
 
 @click.command("check")
 @threads_option
-@click.argument("image", required=False, type=click.Path(path_type=Path))
+@click.argument("image", required=False, type=PATH)
 @backend_option
 @click.option(
     "--compare",

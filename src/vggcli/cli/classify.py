@@ -26,6 +26,7 @@ from vggcli.classify import (
 from vggcli.cli import interrupts
 from vggcli.cli.exits import Exit
 from vggcli.cli.options import (
+    PATH,
     SEED,
     backend_option,
     emit_json,
@@ -55,11 +56,11 @@ from vggcli.storage.jsonl import JsonLines
 
 @click.command()
 @threads_option
-@click.argument("images", nargs=-1, type=click.Path(path_type=Path))
+@click.argument("images", nargs=-1, type=PATH)
 @click.option(
     "--file-list",
     "-f",
-    type=click.Path(path_type=Path),
+    type=PATH,
     metavar="FILE|DIR",
     help="Lines 'IMAGE LABEL' (label = class number; paths relative to FILE), or a folder "
     "with one sub-folder per class named by its WordNet id (n02123045) or number "
@@ -89,7 +90,7 @@ from vggcli.storage.jsonl import JsonLines
 @click.option(
     "--results",
     "results_path",
-    type=click.Path(path_type=Path),
+    type=PATH,
     metavar="FILE.jsonl",
     help="Write one JSON line per image as it finishes (in list order); the same command "
     "again continues where a stop left it, classifying no image twice.",

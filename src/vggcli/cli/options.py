@@ -22,6 +22,22 @@ MAX_VALUES = 2**30  # in one --shape
 MAX_SIDE = 65_536  # pixels: beyond, no image fits in memory anyway
 
 
+class GivenPath(click.Path):
+    """A path option or argument (a :class:`pathlib.Path`) that refuses the empty string, which
+    ``Path`` reads as the current folder: ``--results ''`` names no file."""
+
+    def __init__(self) -> None:
+        super().__init__(path_type=Path)
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str) and not value.strip():
+            self.fail("is empty: give a path", param, ctx)
+        return super().convert(value, param, ctx)
+
+
+PATH = GivenPath()
+
+
 class Finite(click.FloatRange):
     """A float option in a range that is also a finite number (click's FloatRange lets NaN
     through: every comparison with NaN is false)."""
@@ -113,7 +129,7 @@ def backend_option(f):
 def quant_params_option(f):
     return click.option(
         "--quant-params",
-        type=click.Path(path_type=Path),
+        type=PATH,
         metavar="NPZ",
         help="dlp: int8 (position, scale) pairs in the course's format (see vgg calibrate); "
         "default: calibrated once on the packaged example images.",

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 from vggcli.cli.options import (
+    PATH,
     backend_option,
     emit_json,
     json_option,
@@ -23,7 +22,7 @@ from vggcli.measure.profile import run_profile
 
 @click.command("profile")
 @threads_option
-@click.argument("image", required=False, type=click.Path(path_type=Path))
+@click.argument("image", required=False, type=PATH)
 @backend_option
 @click.option(
     "--size",

@@ -12,6 +12,7 @@ from vggcli.cli import interrupts
 from vggcli.cli.album import stylize_album
 from vggcli.cli.exits import Exit
 from vggcli.cli.options import (
+    PATH,
     SEED,
     Finite,
     backend_option,
@@ -41,14 +42,12 @@ from vggcli.style.runfiles import RunFiles, exclusive
 
 @click.command()
 @threads_option
-@click.argument("content", type=click.Path(path_type=Path), metavar="CONTENT")
-@click.argument(
-    "styles", nargs=-1, required=True, type=click.Path(path_type=Path), metavar="STYLE..."
-)
+@click.argument("content", type=PATH, metavar="CONTENT")
+@click.argument("styles", nargs=-1, required=True, type=PATH, metavar="STYLE...")
 @click.option(
     "-o",
     "--output",
-    type=click.Path(path_type=Path),
+    type=PATH,
     help="Output image (.png/.jpg…); default CONTENT-STYLE.png here. Next to it: "
     ".csv loss history, .loss.png chart, .state.npz to resume. With many pictures: the "
     "folder they go into (default CONTENT-STYLE/).",
@@ -161,7 +160,7 @@ from vggcli.style.runfiles import RunFiles, exclusive
 )
 @click.option(
     "--checkpoint-dir",
-    type=click.Path(path_type=Path),
+    type=PATH,
     help="Folder of the checkpoints; default OUTPUT_checkpoints/.",
 )
 @click.option(
@@ -172,7 +171,7 @@ from vggcli.style.runfiles import RunFiles, exclusive
 )
 @click.option(
     "--resume",
-    type=click.Path(path_type=Path),
+    type=PATH,
     metavar="STATE",
     help="Continue the run saved in STATE (written at the end, at checkpoints and on "
     "Ctrl-C: only Ctrl-C's keeps L-BFGS's memory, to go on exactly); give the same images "
@@ -225,8 +224,8 @@ def stylize(ctx, content, styles, output, manual, steps_text, stages, size_text,
     preset = MANUAL if manual else PRESET
     if manual and not given(ctx, "backend"):
         backend = MANUAL["backend"]
-    optimizer = optimizer or preset["optimizer"]
-    init = init or preset["init"]
+    optimizer = preset["optimizer"] if optimizer is None else optimizer
+    init = preset["init"] if init is None else init
     many = is_album(content)
     refuse_unused(
         ctx,

@@ -146,7 +146,7 @@ def prepare(job: StylizeJob, network: Network, resume: Path | None = None) -> Pr
         init_path = Path(options.init)
         if not init_path.is_file():
             raise UsageError(
-                f"--init is {', '.join(INITS)} or an image file; {init_path} is neither"
+                f"--init is {', '.join(INITS)} or an image file; {options.init!r} is neither"
             )
         init_image = to_input(resize(load_image(init_path), stages[0].size), pre)
         init_key = file_sha256(init_path)

@@ -10,8 +10,9 @@ The upsampling cannot supply the new stage's finest octave, so the stage starts 
 upsampled picture plus that octave taken from the style images (:func:`style_octave`): each
 style image at the new stage's size less its previous stage's version upsampled the same way.
 The Gram matrices ignore where things are, so a texture with the style's own fine detail in the
-wrong places is a better start than none (measured at 256 and 512 px on five pairs: the last
-stage reaches the manual's loss 3 to 15 steps sooner, 5–17%; docs/style-transfer.md).
+wrong places is a better start than none (measured on the panel at 256 px: the last stage
+reaches the manual's loss 2 to 15 steps sooner on 8 of 10 pairs, the largest need 90 → 75
+steps; at 512 px 3 to 7 sooner on three pairs; docs/style-transfer.md).
 
 After the upsampling the coarse structure that relu5_1's style term measures is in place (its
 term is 2% of the loss at the end of a default 512-px run, whether or not it is in the gradient)
