@@ -171,18 +171,16 @@ def style_octave(
     """The finest octave of the style images, [1, 3, H, W] for ``size`` = (H, W): for each
     style image (network input [1, 3, h, w], weight w) at a stage's style size in ``fine`` and
     at the previous stage's in ``coarse``, the fine one less the coarse one upsampled to it (by
-    :func:`upsample`, as the picture is), mirrored or cropped to ``size``; several images mixed
-    with weights √(w/Σw), which keeps the strength of independent textures."""
+    :func:`upsample`, as the picture is), cropped to ``size``; several images mixed with weights
+    √(w/Σw), which keeps the strength of independent textures. A style image smaller than the
+    picture (``--style-scale`` below 1) gives none: mirrored or tiled to fill the picture, its
+    octave left a visible seam in the result."""
     total = sum(weight for _, weight in fine)
-    octave = np.zeros((1, 3, *size), dtype=np.float32)
-    for (image, weight), (small, _) in zip(fine, coarse, strict=True):
-        band = image - upsample(small, image.shape[2:])
-        octave += np.float32(np.sqrt(weight / total)) * _mirror_to(band, size)
-    return octave
-
-
-def _mirror_to(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """``image`` [1, 3, h, w] cropped to ``size`` (H, W), mirrored outward where it is smaller."""
     h, w = size
-    pad = ((0, 0), (0, 0), (0, max(0, h - image.shape[2])), (0, max(0, w - image.shape[3])))
-    return np.pad(image, pad, mode="symmetric")[:, :, :h, :w]
+    octave = np.zeros((1, 3, h, w), dtype=np.float32)
+    for (image, weight), (small, _) in zip(fine, coarse, strict=True):
+        if image.shape[2] < h or image.shape[3] < w:
+            continue
+        band = image - upsample(small, image.shape[2:])
+        octave += np.float32(np.sqrt(weight / total)) * band[:, :, :h, :w]
+    return octave
