@@ -108,11 +108,13 @@ def score(picture: Path, content: Path, style: Path, size: int, weights) -> floa
     return objective.options.alpha * losses.content + objective.options.beta * losses.style
 
 
-def stylize(args: list[str]) -> float:
-    """Run ``vgg stylize ARGS`` in a fresh process; its wall-clock seconds."""
+def stylize(args: list[str], resume: Path | None = None) -> float:
+    """Run ``vgg stylize ARGS`` in a fresh process, replacing an earlier run's files or
+    continuing from the state file ``resume``; its wall-clock seconds."""
     started = time.perf_counter()
+    again = ["--resume", str(resume)] if resume else ["--force"]
     done = subprocess.run(
-        [sys.executable, "-m", "vggcli", "stylize", *args, "--quiet", "--force"],
+        [sys.executable, "-m", "vggcli", "stylize", *args, "--quiet", *again],
         capture_output=True,
         text=True,
         check=False,
@@ -146,14 +148,24 @@ def load_references() -> dict:
     return json.loads(REFERENCES.read_text()) if REFERENCES.exists() else {}
 
 
-def manual_args(content: Path, style: Path, size: int, out: Path, steps: int) -> list[str]:
-    """``vgg stylize``'s arguments for the manual's run of ``steps`` steps at ``size``."""
+def manual_args(
+    content: Path, style: Path, size: int, out: Path, steps: int, checkpoints: int = 0
+) -> list[str]:
+    """``vgg stylize``'s arguments for the manual's run of ``steps`` steps at ``size``, with a
+    state file every ``checkpoints`` steps (0: none)."""
     args = [str(content), str(style), "-o", str(out), "--manual", "--backend", BACKEND]
-    return [*args, "--max-side", str(size), "-n", str(steps), "--checkpoint-every", "0"]
+    args += ["--max-side", str(size), "-n", str(steps)]
+    return [*args, "--checkpoint-every", str(checkpoints)]
+
+
+REFERENCE_CHECKPOINTS = 25  # steps between a reference's state files (kill -9 loses fewer)
 
 
 def references(sizes: list[int], work: Path, only: list[str] | None, threads: int | None) -> None:
-    """The manual's run on every case without a reference yet; saved after each case.
+    """The manual's run on every case without a reference yet; saved after each case. A run
+    stopped part way (Ctrl-C, SIGTERM, the machine taken back) left its state file in ``work``
+    (every :data:`REFERENCE_CHECKPOINTS` steps, and on a signal): the next call resumes it,
+    exactly, and records the step it resumed from.
     ``threads``: ``--threads`` of the runs (two one-thread references side by side finish
     sooner than one after the other; their losses do not depend on it, their time does, so
     :func:`run` times the manual's steps again beside the defaults)."""
@@ -165,12 +177,14 @@ def references(sizes: list[int], work: Path, only: list[str] | None, threads: in
             continue
         c, s = EXAMPLES / content, image_path(style, work)
         out = work / f"reference-{key}.png"
-        args = manual_args(c, s, size, out, MANUAL_STEPS)
+        args = manual_args(c, s, size, out, MANUAL_STEPS, REFERENCE_CHECKPOINTS)
         if threads:
             args += ["--threads", str(threads)]
-        seconds = stylize(args)
-        loss = score(out, c, s, size, weights)
         shown = [a if not a.startswith(str(work)) else Path(a).name for a in args]
+        state = out.with_suffix(".state.npz")
+        resumed = int(np.load(state)["step"]) if state.exists() else None
+        seconds = stylize(args, resume=state if state.exists() else None)
+        loss = score(out, c, s, size, weights)
         known = load_references()  # again: a reference running beside may have added one
         known[key] = {
             "seconds": round(seconds, 1),
@@ -178,6 +192,8 @@ def references(sizes: list[int], work: Path, only: list[str] | None, threads: in
             "command": "vgg stylize " + shlex.join(shown).replace(str(EXAMPLES) + "/", ""),
             "machine": machine(),
         }
+        if resumed is not None:  # the seconds are those of the steps after it
+            known[key]["resumed_from_step"] = resumed
         REFERENCES.write_text(json.dumps(known, indent=1) + "\n")
         print(f"{key:32} manual {seconds:7.1f} s   loss {loss:.4g}", flush=True)
 
