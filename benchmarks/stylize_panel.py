@@ -329,6 +329,8 @@ def contact_sheet(found, work: Path, out: Path, size: int, path: Path, cell: int
         draw.text((k * cell + 4, 2), name, fill="black")
     for row, (content, style, _) in enumerate(found):
         key = case_id(content, style, size)
+        top = 16 + row * (cell + 16)  # the case's name, then its pictures under it
+        draw.text((2, top + 2), key, fill="black")
         pictures = (
             EXAMPLES / content,
             image_path(style, work),
@@ -339,8 +341,7 @@ def contact_sheet(found, work: Path, out: Path, size: int, path: Path, cell: int
             with Image.open(p) as img:
                 img = img.convert("RGB")
                 img.thumbnail((cell - 4, cell - 4))
-                sheet.paste(img, (k * cell + 2, 16 + row * (cell + 16)))
-        draw.text((2, 16 + row * (cell + 16) + cell), key, fill="black")
+                sheet.paste(img, (k * cell + 2, top + 16))
     sheet.save(path, quality=90)
     print(f"contact sheet: {path}")
 
