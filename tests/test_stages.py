@@ -41,7 +41,7 @@ def test_stage_plans():
     assert [s.size for s in stages] == [(170, 256), (341, 512)]
     assert [s.steps for s in stages] == list(LBFGS.middle_steps)
     assert [s.steps for s in plan((192, 320), None, None, LBFGS())] == list(LBFGS.small_steps)
-    assert [s.steps for s in plan((683, 1024), None, None, LBFGS())] == [40, 40, 50]
+    assert [s.steps for s in plan((683, 1024), None, None, LBFGS())] == [40, 40, 30]
     assert [s.stop for s in stages] == [None, DEFAULT_STOP]  # the last stage ends when done
     assert [s.stop for s in plan((341, 512), None, (40, 50), LBFGS())] == [None, None]
     assert [s.shallow for s in stages] == [False, False]

@@ -128,7 +128,7 @@ class LBFGS(Optimizer):
     drives = True
     takes_lr = False
     evaluations_per_step = 1.1  # the line search evaluates a little more than once a step
-    default_steps = (40, 50)  # from 1024 px (china x Starry Night's count at 512 before the panel)
+    default_steps = (40, 30)  # from 1024 px: the panel at 1024 needs up to 23 at the last stage
     small_steps = (40, 80)  # below 512 px: the panel at 256 needs up to 75 at the last stage
     middle_steps = (40, 60)  # 512-1023 px: the panel at 512 needs up to 55 at the last stage
     shallow_last_stage = True
