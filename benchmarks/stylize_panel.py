@@ -51,6 +51,8 @@ from vggcli.weights.resolve import resolve_weights
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 REFERENCES = Path(__file__).resolve().parent / "stylize_panel.json"
+THUMBNAILS = Path(__file__).resolve().parent / "stylize_panel"  # each reference, for the sheets
+THUMBNAIL_SIDE = 256
 CONTENTS = ("china.jpg", "chelsea.png", "grace_hopper.jpg", "rocket.jpg")
 STYLES = ("starry_night.jpg", "coffee.png", "texture")  # a painting, a photograph, generated
 LARGE_PAIRS = (("china.jpg", "starry_night.jpg"), ("chelsea.png", "texture"))  # also at 1024
@@ -185,6 +187,7 @@ def references(sizes: list[int], work: Path, only: list[str] | None, threads: in
         resumed = int(np.load(state)["step"]) if state.exists() else None
         seconds = stylize(args, resume=state if state.exists() else None)
         loss = score(out, c, s, size, weights)
+        thumbnail(out, key)
         known = load_references()  # again: a reference running beside may have added one
         known[key] = {
             "seconds": round(seconds, 1),
@@ -196,6 +199,26 @@ def references(sizes: list[int], work: Path, only: list[str] | None, threads: in
             known[key]["resumed_from_step"] = resumed
         REFERENCES.write_text(json.dumps(known, indent=1) + "\n")
         print(f"{key:32} manual {seconds:7.1f} s   loss {loss:.4g}", flush=True)
+
+
+def thumbnail(picture: Path, key: str) -> Path:
+    """A small JPEG of a reference picture, committed beside the figures so that a contact
+    sheet can be drawn on a clean checkout (the full-size picture stays in ``--work``)."""
+    THUMBNAILS.mkdir(exist_ok=True)
+    path = THUMBNAILS / f"{key}.jpg"
+    with Image.open(picture) as img:
+        img = img.convert("RGB")
+        img.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
+        img.save(path, quality=88)
+    return path
+
+
+def reference_picture(key: str, work: Path) -> Path | None:
+    """The reference's picture: the full-size one in ``work``, else its committed thumbnail."""
+    for path in (work / f"reference-{key}.png", THUMBNAILS / f"{key}.jpg"):
+        if path.exists():
+            return path
+    return None
 
 
 TIMING_STEPS = (5, 25)  # the manual's run timed for this many steps, fresh processes each
@@ -318,8 +341,7 @@ def contact_sheet(found, work: Path, out: Path, size: int, path: Path, cell: int
     found = [
         c
         for c in found
-        if (out / f"defaults-{case_id(*c)}.png").exists()
-        and (work / f"reference-{case_id(*c)}.png").exists()
+        if (out / f"defaults-{case_id(*c)}.png").exists() and reference_picture(case_id(*c), work)
     ]
     if not found:
         return
@@ -334,7 +356,7 @@ def contact_sheet(found, work: Path, out: Path, size: int, path: Path, cell: int
         pictures = (
             EXAMPLES / content,
             image_path(style, work),
-            work / f"reference-{key}.png",
+            reference_picture(key, work),
             out / f"defaults-{key}.png",
         )
         for k, p in enumerate(pictures):
