@@ -169,6 +169,28 @@ def test_the_defaults_stop_when_done_and_say_why(tiny_mat, tmp_path, monkeypatch
     assert "done: the loss fell by" in result.stdout and "less than 100%" in result.stdout
 
 
+@pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
+def test_a_default_run_that_reaches_its_cap_says_so(tiny_mat, tmp_path, monkeypatch, optimizer):
+    """Not "asked for": nobody asked; the cap of the defaults was reached while the loss was
+    still falling faster than the stop rule's threshold, and the summary says by how much."""
+    from vggcli.style import optim, stages
+
+    monkeypatch.setattr(stages, "DEFAULT_STOP", StopRule(window=3, threshold=0.0))  # never
+    monkeypatch.setattr(optim.LBFGS, "small_steps", (2, 5))
+    monkeypatch.setattr(optim.Adam, "default_steps", (2, 5))
+    result = stylize(tmp_path, tiny_mat, "--stages", "2", "--optimizer", optimizer)
+    assert result.exit_code == 0, result.output
+    totals = [float(r["total"]) for r in rows(tmp_path / "out.csv") if r["size"] == "64x80"]
+    assert len(totals) == 6  # the stage's start and its 5 steps
+    fall = (totals[-4] - totals[-1]) / totals[-4]
+    said = " ".join(result.stdout.replace("│", " ").split())
+    assert (
+        f"made the stage's 5 steps at most; the loss still fell by {fall:.1%} over the last 3"
+        in said
+    )
+    assert "asked for" not in said
+
+
 def test_steps_given_explicitly_mean_exactly_that(tiny_mat, tmp_path, monkeypatch):
     from vggcli.style import stages
 

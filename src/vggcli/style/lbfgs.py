@@ -149,6 +149,7 @@ class Result:
     x: np.ndarray
     message: str
     evaluations: int
+    exhausted: bool = False  # it made every step it was given
 
 
 def minimize(
@@ -212,7 +213,7 @@ def minimize(
         if reason:
             return Result(x, f"{reason} ({evaluations} evaluations of the loss)", evaluations)
     message = f"made the {iterations} steps asked for ({evaluations} evaluations of the loss)"
-    return Result(x, message, evaluations)
+    return Result(x, message, evaluations, exhausted=True)
 
 
 def _free(x: np.ndarray, g: np.ndarray, bounds) -> np.ndarray | None:

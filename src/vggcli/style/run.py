@@ -112,14 +112,18 @@ class StyleTransfer:
                 final, _ = self.objective.evaluate(self.state.image, gradient=False)
                 self._check(final)
                 self._record(self.state.step, final, self.state.image, on_step)
+        if self._stop is not None and self.stop_reason is None:  # the stop rule's cap
+            self.stop_reason = self._stop.capped(self._totals_here())
         return self.state
+
+    def _totals_here(self) -> list[float]:
+        """The total losses recorded at the current image's size (this stage's), in order."""
+        size = self.state.image.shape[2:]
+        return [r[4] for r in self.state.history if tuple(r[5:7]) == size]
 
     def _done(self) -> str | None:
         """The stop rule's reason to end here, from the losses recorded at this size."""
-        if self._stop is None:
-            return None
-        size = self.state.image.shape[2:]
-        return self._stop.reason([r[4] for r in self.state.history if tuple(r[5:7]) == size])
+        return None if self._stop is None else self._stop.reason(self._totals_here())
 
     def _recorded(self, step: int, image: np.ndarray) -> bool:
         """Whether the history's last row is the loss of ``image`` at ``step``."""
@@ -151,7 +155,8 @@ class StyleTransfer:
             if self.bounds is not None:
                 image = np.clip(image, *self.bounds, out=image)
             self.state = s.replace(image=image, step=s.step + 1, optimizer_state=opt_state)
-        self.stop_reason = f"made the {until - first} steps asked for"
+        # with a stop rule these steps were its cap: run() says so, once the last is recorded
+        self.stop_reason = None if self._stop else f"made the {until - first} steps asked for"
 
     def _run_driven(self, optimizer: Optimizer, until: int, on_step: OnStep | None) -> None:
         """An optimiser that drives the run itself (``minimize``, as L-BFGS's line search)."""
@@ -181,3 +186,6 @@ class StyleTransfer:
             state=s.optimizer_state, stop=self._done,
         )  # fmt: skip
         self.stop_reason = result.message
+        if result.exhausted and self._stop is not None:
+            capped = self._stop.capped(self._totals_here())
+            self.stop_reason = f"{capped} ({result.evaluations} evaluations of the loss)"

@@ -64,6 +64,20 @@ class StopRule:
             f"{self.threshold * 100:g}%"
         )
 
+    def capped(self, totals: list[float]) -> str:
+        """Why a stage that the rule did not end stopped: it made its most steps (as many as
+        its losses ``totals``, one per step from its start, record), and how fast the loss was
+        still falling (more steps would lower it further)."""
+        steps = len(totals) - 1
+        window = min(self.window, steps)
+        if window < 1 or not totals[-1 - window] > 0:
+            return f"made the stage's {steps} steps at most"
+        fall = (totals[-1 - window] - totals[-1]) / totals[-1 - window]
+        return (
+            f"made the stage's {steps} steps at most; the loss still fell by {fall:.1%} over the "
+            f"last {window} (the run ends sooner below {self.threshold * 100:g}%)"
+        )
+
     @property
     def description(self) -> str:
         return f"until the loss falls by less than {self.threshold * 100:g}% in {self.window} steps"
